@@ -1,0 +1,2 @@
+
+#include "ngx_oc_module.h"

@@ -1,0 +1,174 @@
+
+/*
+ * Copyright (C) ngx_oc_module authors
+ */
+
+
+#ifndef _NGX_OC_MODULE_H_INCLUDED_
+#define _NGX_OC_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+#define NGX_OC_AUTH_EMAIL_PASSWORD  0
+#define NGX_OC_AUTH_ACCESS_TOKEN    1
+#define NGX_OC_AUTH_OAUTH2          2
+
+#define NGX_OC_NAME_MAX             128
+#define NGX_OC_TOKEN_MAX            512
+#define NGX_OC_ERROR_MAX            256
+#define NGX_OC_REQID_MAX            64
+#define NGX_OC_DIGEST_LEN           40      /* SHA-1, hex */
+
+#define NGX_OC_DIGEST_TAG           "ngx-oc-digest:"
+
+#define NGX_OC_DEFAULT_ZONE         "oc"
+#define NGX_OC_DEFAULT_ZONE_SIZE    (256 * 1024)
+
+
+/* record states, see design.md section 4 */
+#define NGX_OC_ABSENT               0
+#define NGX_OC_READY                1
+#define NGX_OC_STALE                2
+#define NGX_OC_FAILED               3
+#define NGX_OC_UNAUTHORIZED         4
+#define NGX_OC_DISABLED             5
+
+
+typedef struct ngx_oc_instance_s  ngx_oc_instance_t;
+typedef struct ngx_oc_resolver_s  ngx_oc_resolver_t;
+
+
+typedef struct {
+    ngx_str_t                   key;
+    ngx_str_t                   value;      /* secret already resolved */
+} ngx_oc_config_kv_t;
+
+
+/* one record per declared instance, in the shared zone */
+
+typedef struct {
+    ngx_queue_t                 queue;
+
+    u_char                      block[NGX_OC_NAME_MAX];
+    size_t                      block_len;
+
+    ngx_atomic_t                generation;
+    ngx_uint_t                  state;
+
+    ngx_pid_t                   lease_pid;
+    uint64_t                    lease_until;    /* ms, wall clock */
+    uint64_t                    next_retry;     /* ms, wall clock */
+    ngx_uint_t                  failures;
+
+    int64_t                     id;
+    time_t                      token_time;
+    size_t                      token_len;
+    u_char                      token[NGX_OC_TOKEN_MAX];
+
+    /* digest of the declaration last applied to the instance */
+    u_char                      digest[NGX_OC_DIGEST_LEN];
+
+    time_t                      error_time;
+    size_t                      error_len;
+    u_char                      error[NGX_OC_ERROR_MAX];
+    size_t                      request_id_len;
+    u_char                      request_id[NGX_OC_REQID_MAX];
+} ngx_oc_shrec_t;
+
+
+typedef struct {
+    ngx_queue_t                 records;
+} ngx_oc_shctx_t;
+
+
+struct ngx_oc_instance_s {
+    /* the declaration */
+    ngx_str_t                   block;      /* oc_instance NAME */
+    ngx_str_t                   element;
+    ngx_str_t                   name;
+    ngx_array_t                 tags;       /* of ngx_str_t */
+    ngx_uint_t                  auth;
+    ngx_array_t                 config;     /* of ngx_oc_config_kv_t */
+    ngx_flag_t                  create;
+
+    u_char                     *file;
+    ngx_uint_t                  line;
+
+    u_char                      digest[NGX_OC_DIGEST_LEN];
+
+    /* shared record, set by the zone's init */
+    ngx_oc_shrec_t             *rec;
+
+    /* per worker: copy of the record at generation "gen" */
+    ngx_atomic_uint_t           gen;
+    ngx_uint_t                  state;
+    int64_t                     id;
+    ngx_str_t                   header;     /* Authorization value */
+    ngx_str_t                   id_text;
+
+    ngx_queue_t                 waiters;
+    ngx_oc_resolver_t          *resolver;
+};
+
+
+typedef struct {
+    ngx_str_t                   api_url;
+    ngx_str_t                   user_secret;
+    ngx_str_t                   org_secret;
+
+    ngx_array_t                 instances;  /* of ngx_oc_instance_t * */
+
+    ngx_shm_zone_t             *shm_zone;
+    ngx_slab_pool_t            *shpool;
+    ngx_oc_shctx_t             *sh;
+
+    ngx_msec_t                  api_timeout;
+    ngx_msec_t                  wait_timeout;
+    size_t                      api_max_body;
+
+    /* "User <u>, Organization <o>" */
+    ngx_str_t                   platform_auth;
+} ngx_oc_main_conf_t;
+
+
+typedef struct {
+    ngx_oc_instance_t          *instance;
+} ngx_oc_loc_conf_t;
+
+
+extern ngx_module_t  ngx_oc_module;
+
+
+/* ngx_oc_handler.c */
+ngx_int_t ngx_oc_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_oc_handler_init(ngx_conf_t *cf);
+void ngx_oc_wake_waiters(ngx_oc_instance_t *oi);
+
+/* ngx_oc_shm.c */
+ngx_int_t ngx_oc_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data);
+size_t ngx_oc_shm_size_needed(ngx_uint_t ninstances);
+uint64_t ngx_oc_now_ms(void);
+ngx_uint_t ngx_oc_shm_refresh(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
+ngx_int_t ngx_oc_shm_try_lease(ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi, ngx_uint_t force);
+void ngx_oc_shm_renew_lease(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
+void ngx_oc_shm_publish(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    int64_t id, ngx_str_t *token);
+void ngx_oc_shm_fail(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    ngx_uint_t state, ngx_str_t *error, ngx_str_t *request_id);
+void ngx_oc_shm_mark_stale(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    ngx_atomic_uint_t gen);
+void ngx_oc_shm_release(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
+
+/* ngx_oc_resolve.c */
+ngx_int_t ngx_oc_init_process(ngx_cycle_t *cycle);
+void ngx_oc_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_oc_resolve(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
+void ngx_oc_instance_digest(ngx_oc_instance_t *oi, u_char *digest);
+
+
+#endif /* _NGX_OC_MODULE_H_INCLUDED_ */
