@@ -160,7 +160,8 @@ sub _http {
 }
 
 # request($method, $path_or_url, headers => {..}, content => $bytes,
-#         max_redirect => n) -> {status, headers, content, json, url, ...}
+#         max_redirect => n)
+#   -> HTTP::Tiny's response plus json (decoded content, when it is JSON)
 sub request {
     my ($self, $method, $url, %opt) = @_;
     $url = $self->base_url . $url unless $url =~ m{^https?://};
@@ -179,7 +180,9 @@ sub request {
 
 # A platform (or, with element => $token, hub) call with the right
 # Authorization header.  Options: element => token, auth => exact header
-# value (undef: send none), headers => {...}, raw => 1 (body is a string).
+# value (undef: send none), headers => {...}, raw => 1 (body is a string),
+# max_redirect as for request().  Note that HTTP::Tiny silently retries an
+# idempotent request once when the connection breaks.
 sub api {
     my ($self, $method, $path, $body, %opt) = @_;
     my %headers = %{ $opt{headers} // {} };
@@ -194,7 +197,8 @@ sub api {
     }
     my $url = $path =~ m{^https?://} ? $path : $self->api_url . $path;
     return $self->request($method, $url, headers => \%headers,
-                          content => $content);
+                          content => $content,
+                          max_redirect => $opt{max_redirect});
 }
 
 # ---- control interface ----------------------------------------------------
