@@ -26,6 +26,8 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+# Run from the source tree without leaving __pycache__ in it.
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from ocsim_api import (CONSENT_PATHS, Request, Response,  # noqa: E402
@@ -306,8 +308,15 @@ class Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        if self.command != "HEAD":
+        if getattr(self, "command", None) != "HEAD":
             self.wfile.write(body)
+
+    def send_error(self, code, message=None, explain=None):
+        # Errors the base class raises itself (bad request line, unknown
+        # method) get the platform's JSON error shape too.
+        self.close_connection = True
+        text = message or self.responses.get(code, ("Error",))[0]
+        self.send(error_response(code, text))
 
     def version_string(self):
         return self.server_version

@@ -145,7 +145,8 @@ def platform_call(req, fn, *args):
             or parts.get("organization") != settings.org_secret):
         raise ApiError(401, "Invalid user secret and/or organization secret "
                        "provided")
-    return fn(req, *args)
+    with req.state.lock:
+        return fn(req, *args)
 
 
 def hub_call(req, fn, *args):
@@ -156,7 +157,8 @@ def hub_call(req, fn, *args):
         # simulator's own.
         return error_response(403, "Instance is disabled", [header])
     try:
-        resp = fn(req, *args)
+        with req.state.lock:
+            resp = fn(req, *args)
     except ApiError as e:
         resp = error_response(e.status, e.message)
     resp.headers.append(header)
