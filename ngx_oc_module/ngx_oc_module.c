@@ -1,17 +1,496 @@
 
+/*
+ * Copyright (C) ngx_oc_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
 #include "ngx_oc_module.h"
+#include "ngx_oc_conf.h"
+
+
+/*
+ * the main conf as the other files know it, followed by what only the
+ * configuration code needs
+ */
+
+typedef struct {
+    ngx_oc_main_conf_t          conf;       /* must be first */
+
+    u_char                     *zone_file;
+    ngx_uint_t                  zone_line;
+} ngx_oc_main_conf_ext_t;
+
+
+static ngx_int_t ngx_oc_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_oc_postconfiguration(ngx_conf_t *cf);
+static void *ngx_oc_create_main_conf(ngx_conf_t *cf);
+static char *ngx_oc_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_oc_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_oc_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_oc_api_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_oc_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_oc_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_oc_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_oc_zone_init(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf);
+
+
+static ngx_command_t  ngx_oc_commands[] = {
+
+    { ngx_string("oc_api_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_oc_api_url,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("oc_user_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_oc_secret,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_oc_main_conf_t, user_secret),
+      NULL },
+
+    { ngx_string("oc_organization_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_oc_secret,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_oc_main_conf_t, org_secret),
+      NULL },
+
+    { ngx_string("oc_instance"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_BLOCK|NGX_CONF_TAKE1,
+      ngx_oc_instance,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("oc_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_oc_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("oc_api_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_oc_main_conf_t, api_timeout),
+      NULL },
+
+    { ngx_string("oc_wait_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_oc_main_conf_t, wait_timeout),
+      NULL },
+
+    { ngx_string("oc_api_max_body"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_oc_main_conf_t, api_max_body),
+      NULL },
+
+    { ngx_string("oc_pass"),
+      NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_oc_pass,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
 
 
 static ngx_http_module_t  ngx_oc_module_ctx = {
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    ngx_oc_preconfiguration,               /* preconfiguration */
+    ngx_oc_postconfiguration,              /* postconfiguration */
+
+    ngx_oc_create_main_conf,               /* create main configuration */
+    ngx_oc_init_main_conf,                 /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_oc_create_loc_conf,                /* create location configuration */
+    ngx_oc_merge_loc_conf                  /* merge location configuration */
 };
 
 
 ngx_module_t  ngx_oc_module = {
     NGX_MODULE_V1,
-    &ngx_oc_module_ctx,
-    NULL,
-    NGX_HTTP_MODULE,
-    NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+    &ngx_oc_module_ctx,                    /* module context */
+    ngx_oc_commands,                       /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_oc_init_process,                   /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_oc_exit_process,                   /* exit process */
+    NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static void *
+ngx_oc_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_oc_main_conf_t      *omcf;
+    ngx_oc_main_conf_ext_t  *ext;
+
+    ext = ngx_pcalloc(cf->pool, sizeof(ngx_oc_main_conf_ext_t));
+    if (ext == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     omcf->api_url = { 0, NULL };
+     *     omcf->user_secret = { 0, NULL };
+     *     omcf->org_secret = { 0, NULL };
+     *     omcf->shm_zone = NULL;
+     *     omcf->platform_auth = { 0, NULL };
+     *     ext->zone_file = NULL;
+     */
+
+    omcf = &ext->conf;
+
+    if (ngx_array_init(&omcf->instances, cf->pool, 4,
+                       sizeof(ngx_oc_instance_t *))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    omcf->api_timeout = NGX_CONF_UNSET_MSEC;
+    omcf->wait_timeout = NGX_CONF_UNSET_MSEC;
+    omcf->api_max_body = NGX_CONF_UNSET_SIZE;
+
+    return omcf;
+}
+
+
+static char *
+ngx_oc_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_oc_main_conf_t *omcf = conf;
+
+    u_char  *p;
+
+    ngx_conf_init_msec_value(omcf->api_timeout, 10000);
+    ngx_conf_init_msec_value(omcf->wait_timeout, 30000);
+    ngx_conf_init_size_value(omcf->api_max_body, 1024 * 1024);
+
+    if (omcf->user_secret.data == NULL || omcf->org_secret.data == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    omcf->platform_auth.len = sizeof("User , Organization ") - 1
+                              + omcf->user_secret.len
+                              + omcf->org_secret.len;
+
+    p = ngx_pnalloc(cf->pool, omcf->platform_auth.len);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    omcf->platform_auth.data = p;
+
+    ngx_sprintf(p, "User %V, Organization %V",
+                &omcf->user_secret, &omcf->org_secret);
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_oc_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_oc_loc_conf_t  *olcf;
+
+    olcf = ngx_pcalloc(cf->pool, sizeof(ngx_oc_loc_conf_t));
+    if (olcf == NULL) {
+        return NULL;
+    }
+
+    olcf->instance = NGX_CONF_UNSET_PTR;
+
+    return olcf;
+}
+
+
+static char *
+ngx_oc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_oc_loc_conf_t *prev = parent;
+    ngx_oc_loc_conf_t *conf = child;
+
+    ngx_conf_merge_ptr_value(conf->instance, prev->instance, NULL);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_oc_api_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_oc_main_conf_t *omcf = conf;
+
+    ngx_str_t  *value, url;
+
+    if (omcf->api_url.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    url = value[1];
+
+    if (ngx_oc_conf_check_quotes(cf, &cmd->name, &url, NULL) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (!ngx_oc_conf_is_http_url(&url)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URL \"%V\" in \"oc_api_url\", it must "
+                           "begin with \"http://\" or \"https://\" and a host",
+                           &url);
+        return NGX_CONF_ERROR;
+    }
+
+    while (url.data[url.len - 1] == '/') {
+        url.len--;
+    }
+
+    omcf->api_url = url;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_oc_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_str_t   *value, *field;
+    ngx_uint_t   i;
+
+    field = (ngx_str_t *) (p + cmd->offset);
+
+    if (field->data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    *field = value[1];
+
+    if (ngx_oc_conf_secret(cf, &cmd->name, field) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* it becomes part of an Authorization header */
+
+    for (i = 0; i < field->len; i++) {
+        if (field->data[i] < 0x20 || field->data[i] == 0x7f
+            || field->data[i] == ',' || field->data[i] == ' ')
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%V: the secret contains a space, a comma or "
+                               "a control character (a line break in the "
+                               "middle of a file?)", &cmd->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_oc_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_oc_main_conf_ext_t *ext = conf;
+
+    u_char          *p;
+    ssize_t          size;
+    ngx_str_t       *value, name, s;
+    ngx_shm_zone_t  *shm_zone;
+
+    if (ext->conf.shm_zone != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    p = (u_char *) ngx_strchr(value[1].data, ':');
+
+    if (p == NULL || p == value[1].data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid oc_zone \"%V\", it must be NAME:SIZE",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data;
+    name.len = p - name.data;
+
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+
+    if (size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size, &ngx_oc_module);
+    if (shm_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    shm_zone->init = ngx_oc_shm_init_zone;
+    shm_zone->data = &ext->conf;
+
+    ext->conf.shm_zone = shm_zone;
+    ext->zone_file = cf->conf_file->file.name.data;
+    ext->zone_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_oc_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_oc_loc_conf_t *olcf = conf;
+
+    ngx_str_t           *value;
+    ngx_oc_instance_t   *oi;
+    ngx_oc_main_conf_t  *omcf;
+
+    if (olcf->instance != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        olcf->instance = NULL;
+        return NGX_CONF_OK;
+    }
+
+    if (value[1].len == 0) {
+        return "needs an oc_instance name or \"off\"";
+    }
+
+    /* the block may come later, postconfiguration checks it came */
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_oc_module);
+
+    oi = ngx_oc_instance_add(cf, omcf, &value[1]);
+    if (oi == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    olcf->instance = oi;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_oc_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_oc_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_oc_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_uint_t           i;
+    ngx_oc_instance_t  **oip;
+    ngx_oc_main_conf_t  *omcf;
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_oc_module);
+
+    if (omcf->instances.nelts) {
+
+        if (ngx_oc_conf_validate(cf, omcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        oip = omcf->instances.elts;
+
+        for (i = 0; i < omcf->instances.nelts; i++) {
+            ngx_oc_instance_digest(oip[i], oip[i]->digest);
+        }
+
+        if (ngx_oc_zone_init(cf, omcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return ngx_oc_handler_init(cf);
+}
+
+
+static ngx_int_t
+ngx_oc_zone_init(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf)
+{
+    size_t                   needed;
+    ngx_str_t                name;
+    ngx_uint_t               n;
+    ngx_shm_zone_t          *shm_zone;
+    ngx_oc_main_conf_ext_t  *ext;
+
+    ext = (ngx_oc_main_conf_ext_t *) omcf;
+    n = omcf->instances.nelts;
+    needed = ngx_oc_shm_size_needed(n);
+
+    if (omcf->shm_zone != NULL) {
+
+        if (omcf->shm_zone->shm.size < needed) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "oc_zone \"%V\" is too small for %ui "
+                          "oc_instance blocks, it needs at least %uz bytes "
+                          "in %s:%ui", &omcf->shm_zone->shm.name, n, needed,
+                          ext->zone_file, ext->zone_line);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    ngx_str_set(&name, NGX_OC_DEFAULT_ZONE);
+
+    shm_zone = ngx_shared_memory_add(cf, &name,
+                                     ngx_max(needed, NGX_OC_DEFAULT_ZONE_SIZE),
+                                     &ngx_oc_module);
+    if (shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    shm_zone->init = ngx_oc_shm_init_zone;
+    shm_zone->data = omcf;
+
+    omcf->shm_zone = shm_zone;
+
+    return NGX_OK;
+}

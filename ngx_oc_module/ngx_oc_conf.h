@@ -1,0 +1,32 @@
+
+/*
+ * Copyright (C) ngx_oc_module authors
+ */
+
+
+#ifndef _NGX_OC_CONF_H_INCLUDED_
+#define _NGX_OC_CONF_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_oc_module.h"
+
+
+char *ngx_oc_instance(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_oc_instance_t *ngx_oc_instance_add(ngx_conf_t *cf,
+    ngx_oc_main_conf_t *omcf, ngx_str_t *block);
+ngx_int_t ngx_oc_conf_validate(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf);
+
+ngx_int_t ngx_oc_conf_secret(ngx_conf_t *cf, ngx_str_t *what,
+    ngx_str_t *value);
+ngx_int_t ngx_oc_conf_check_quotes(ngx_conf_t *cf, ngx_str_t *what,
+    ngx_str_t *value, ngx_str_t *source);
+ngx_uint_t ngx_oc_conf_is_http_url(ngx_str_t *url);
+
+ngx_str_t *ngx_oc_auth_name(ngx_uint_t auth);
+
+
+#endif /* _NGX_OC_CONF_H_INCLUDED_ */
