@@ -220,7 +220,7 @@ ngx_oc_instance(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    /* an oc_pass before the block pointed here: the block is the place */
+    /* an earlier oc_pass recorded its own line, the block is the place */
 
     oi->file = cf->conf_file->file.name.data;
     oi->line = cf->conf_file->line;
@@ -261,9 +261,7 @@ ngx_oc_instance_add(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf,
     oip = omcf->instances.elts;
 
     for (i = 0; i < omcf->instances.nelts; i++) {
-        if (oip[i]->block.len == block->len
-            && ngx_strncmp(oip[i]->block.data, block->data, block->len) == 0)
-        {
+        if (ngx_oc_str_cmp(&oip[i]->block, block) == 0) {
             return oip[i];
         }
     }
@@ -324,9 +322,7 @@ ngx_oc_instance_directive(ngx_conf_t *cf, ngx_command_t *dummy, void *conf)
     n = cf->args->nelts;
 
     for (cmd = ngx_oc_instance_commands; cmd->name.len; cmd++) {
-        if (cmd->name.len == value[0].len
-            && ngx_strncmp(cmd->name.data, value[0].data, value[0].len) == 0)
-        {
+        if (ngx_oc_str_cmp(&cmd->name, &value[0]) == 0) {
             break;
         }
     }
