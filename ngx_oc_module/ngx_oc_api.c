@@ -1,2 +1,400 @@
 
+/*
+ * Copyright (C) ngx_oc_module authors
+ */
+
+
 #include "ngx_oc_module.h"
+#include "ngx_oc_api.h"
+#include <cjson/cJSON.h>
+
+
+static ngx_int_t ngx_oc_api_instance(ngx_pool_t *pool, cJSON *json,
+    ngx_oc_api_instance_t *oci, ngx_str_t *err);
+static ngx_int_t ngx_oc_api_string(ngx_pool_t *pool, cJSON *item,
+    ngx_str_t *s);
+static cJSON *ngx_oc_api_parse(ngx_str_t *body, ngx_str_t *err);
+static ngx_int_t ngx_oc_api_add(ngx_pool_t *pool, cJSON *parent,
+    const char *key, ngx_str_t *value);
+
+
+ngx_int_t
+ngx_oc_api_parse_instance(ngx_pool_t *pool, ngx_str_t *body,
+    ngx_oc_api_instance_t *oci, ngx_str_t *err)
+{
+    cJSON      *json;
+    ngx_int_t   rc;
+
+    json = ngx_oc_api_parse(body, err);
+    if (json == NULL) {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_oc_api_instance(pool, json, oci, err);
+
+    cJSON_Delete(json);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_oc_api_parse_list(ngx_pool_t *pool, ngx_str_t *body, ngx_array_t *list,
+    ngx_str_t *err)
+{
+    cJSON                  *json, *item;
+    ngx_int_t               rc;
+    ngx_oc_api_instance_t  *oci;
+
+    json = ngx_oc_api_parse(body, err);
+    if (json == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (!cJSON_IsArray(json)) {
+        ngx_str_set(err, "instance list is not a JSON array");
+        cJSON_Delete(json);
+        return NGX_DECLINED;
+    }
+
+    rc = NGX_OK;
+
+    cJSON_ArrayForEach(item, json) {
+
+        oci = ngx_array_push(list);
+        if (oci == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        rc = ngx_oc_api_instance(pool, item, oci, err);
+        if (rc != NGX_OK) {
+            break;
+        }
+    }
+
+    cJSON_Delete(json);
+
+    return rc;
+}
+
+
+void
+ngx_oc_api_parse_error(ngx_pool_t *pool, ngx_str_t *body, ngx_str_t *message,
+    ngx_str_t *request_id)
+{
+    cJSON      *json;
+    ngx_str_t   err;
+
+    ngx_str_null(message);
+    ngx_str_null(request_id);
+
+    json = ngx_oc_api_parse(body, &err);
+    if (json == NULL) {
+        return;
+    }
+
+    if (cJSON_IsObject(json)) {
+        (void) ngx_oc_api_string(pool,
+                                 cJSON_GetObjectItemCaseSensitive(json,
+                                                                  "message"),
+                                 message);
+        (void) ngx_oc_api_string(pool,
+                                 cJSON_GetObjectItemCaseSensitive(json,
+                                                                  "requestId"),
+                                 request_id);
+    }
+
+    cJSON_Delete(json);
+}
+
+
+ngx_int_t
+ngx_oc_api_instance_body(ngx_pool_t *pool, ngx_str_t *element,
+    ngx_str_t *name, ngx_array_t *tags, ngx_str_t *auth, ngx_array_t *config,
+    u_char *digest, ngx_uint_t create, ngx_str_t *out)
+{
+    char                *text, *key;
+    cJSON               *json, *obj, *arr;
+    ngx_str_t           *tag, dtag;
+    ngx_uint_t           i;
+    ngx_oc_config_kv_t  *kv;
+    u_char               buf[sizeof(NGX_OC_DIGEST_TAG) + NGX_OC_DIGEST_LEN];
+
+    json = cJSON_CreateObject();
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (create) {
+        obj = cJSON_AddObjectToObject(json, "element");
+        if (obj == NULL
+            || ngx_oc_api_add(pool, obj, "key", element) != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    if (ngx_oc_api_add(pool, json, "name", name) != NGX_OK) {
+        goto failed;
+    }
+
+    /*
+     * the digest of the applied declaration travels as a tag, so that
+     * a restarted nginx or another host knows what was applied
+     */
+
+    arr = cJSON_AddArrayToObject(json, "tags");
+    if (arr == NULL) {
+        goto failed;
+    }
+
+    tag = tags->elts;
+
+    for (i = 0; i < tags->nelts; i++) {
+        if (ngx_oc_api_add(pool, arr, NULL, &tag[i]) != NGX_OK) {
+            goto failed;
+        }
+    }
+
+    dtag.data = buf;
+    dtag.len = ngx_cpymem(ngx_cpymem(buf, NGX_OC_DIGEST_TAG,
+                                     sizeof(NGX_OC_DIGEST_TAG) - 1),
+                          digest, NGX_OC_DIGEST_LEN)
+               - buf;
+
+    if (ngx_oc_api_add(pool, arr, NULL, &dtag) != NGX_OK) {
+        goto failed;
+    }
+
+    obj = cJSON_AddObjectToObject(json, "configuration");
+    if (obj == NULL) {
+        goto failed;
+    }
+
+    kv = config->elts;
+
+    for (i = 0; i < config->nelts; i++) {
+        key = (char *) ngx_pnalloc(pool, kv[i].key.len + 1);
+        if (key == NULL) {
+            goto failed;
+        }
+
+        *ngx_cpymem(key, kv[i].key.data, kv[i].key.len) = '\0';
+
+        if (ngx_oc_api_add(pool, obj, key, &kv[i].value) != NGX_OK) {
+            goto failed;
+        }
+    }
+
+    /* section 8 of the API notes: the auth type is a configuration key */
+
+    if (ngx_oc_api_add(pool, obj, "authentication.type", auth) != NGX_OK) {
+        goto failed;
+    }
+
+    text = cJSON_PrintUnformatted(json);
+    if (text == NULL) {
+        goto failed;
+    }
+
+    out->len = ngx_strlen(text);
+    out->data = ngx_pnalloc(pool, out->len + 1);
+
+    if (out->data != NULL) {
+        ngx_memcpy(out->data, text, out->len + 1);
+    }
+
+    /* the body holds secrets: wipe the library's copy */
+
+    ngx_explicit_memzero(text, out->len);
+    cJSON_free(text);
+    cJSON_Delete(json);
+
+    return out->data ? NGX_OK : NGX_ERROR;
+
+failed:
+
+    cJSON_Delete(json);
+
+    return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_oc_api_valid_token(ngx_str_t *token)
+{
+    u_char  *p, *last;
+
+    if (token->len == 0 || token->len >= NGX_OC_TOKEN_MAX) {
+        return NGX_DECLINED;
+    }
+
+    last = token->data + token->len;
+
+    for (p = token->data; p < last; p++) {
+        if ((*p >= 'a' && *p <= 'z')
+            || (*p >= 'A' && *p <= 'Z')
+            || (*p >= '0' && *p <= '9')
+            || ngx_strlchr((u_char *) "+/=._~-", (u_char *) "+/=._~-" + 7, *p))
+        {
+            continue;
+        }
+
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static cJSON *
+ngx_oc_api_parse(ngx_str_t *body, ngx_str_t *err)
+{
+    cJSON  *json;
+
+    if (body->len == 0) {
+        ngx_str_set(err, "empty response body");
+        return NULL;
+    }
+
+    json = cJSON_ParseWithLength((const char *) body->data, body->len);
+    if (json == NULL) {
+        ngx_str_set(err, "response is not valid JSON");
+        return NULL;
+    }
+
+    return json;
+}
+
+
+static ngx_int_t
+ngx_oc_api_instance(ngx_pool_t *pool, cJSON *json, ngx_oc_api_instance_t *oci,
+    ngx_str_t *err)
+{
+    cJSON      *id, *item, *tag;
+    ngx_str_t   s;
+
+    ngx_memzero(oci, sizeof(ngx_oc_api_instance_t));
+
+    if (!cJSON_IsObject(json)) {
+        ngx_str_set(err, "instance is not a JSON object");
+        return NGX_DECLINED;
+    }
+
+    id = cJSON_GetObjectItemCaseSensitive(json, "id");
+    if (!cJSON_IsNumber(id) || id->valuedouble < 1
+        || id->valuedouble > 9007199254740992.0)
+    {
+        ngx_str_set(err, "instance has no valid \"id\"");
+        return NGX_DECLINED;
+    }
+
+    oci->id = (int64_t) id->valuedouble;
+
+    if (ngx_oc_api_string(pool, cJSON_GetObjectItemCaseSensitive(json, "name"),
+                          &oci->name)
+        == NGX_ERROR
+        || ngx_oc_api_string(pool,
+                             cJSON_GetObjectItemCaseSensitive(json, "token"),
+                             &oci->token)
+           == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(json, "element");
+
+    if (cJSON_IsObject(item)) {
+        item = cJSON_GetObjectItemCaseSensitive(item, "key");
+    }
+
+    if (ngx_oc_api_string(pool, item, &oci->element) == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(json, "disabled");
+    oci->disabled = cJSON_IsTrue(item) ? 1 : 0;
+
+    item = cJSON_GetObjectItemCaseSensitive(json, "tags");
+
+    if (cJSON_IsArray(item)) {
+        cJSON_ArrayForEach(tag, item) {
+            if (!cJSON_IsString(tag)
+                || ngx_strncmp(tag->valuestring, NGX_OC_DIGEST_TAG,
+                               sizeof(NGX_OC_DIGEST_TAG) - 1)
+                   != 0)
+            {
+                continue;
+            }
+
+            s.data = (u_char *) tag->valuestring
+                     + sizeof(NGX_OC_DIGEST_TAG) - 1;
+            s.len = ngx_strlen(s.data);
+
+            oci->digest.data = ngx_pstrdup(pool, &s);
+            if (oci->digest.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            oci->digest.len = s.len;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_oc_api_string(ngx_pool_t *pool, cJSON *item, ngx_str_t *s)
+{
+    ngx_str_t  v;
+
+    ngx_str_null(s);
+
+    if (!cJSON_IsString(item) || item->valuestring == NULL) {
+        return NGX_DECLINED;
+    }
+
+    v.data = (u_char *) item->valuestring;
+    v.len = ngx_strlen(v.data);
+
+    s->data = ngx_pstrdup(pool, &v);
+    if (s->data == NULL && v.len) {
+        return NGX_ERROR;
+    }
+
+    s->len = v.len;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_oc_api_add(ngx_pool_t *pool, cJSON *parent, const char *key,
+    ngx_str_t *value)
+{
+    u_char  *p;
+    cJSON   *item;
+
+    p = ngx_pnalloc(pool, value->len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(p, value->data, value->len) = '\0';
+
+    item = cJSON_CreateString((char *) p);
+    if (item == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (key == NULL) {
+        cJSON_AddItemToArray(parent, item);
+
+    } else {
+        cJSON_AddItemToObject(parent, key, item);
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,37 @@
+
+/*
+ * Copyright (C) ngx_oc_module authors
+ */
+
+
+#ifndef _NGX_OC_API_H_INCLUDED_
+#define _NGX_OC_API_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+typedef struct {
+    int64_t                     id;
+    ngx_str_t                   name;
+    ngx_str_t                   element;
+    ngx_str_t                   token;
+    ngx_str_t                   digest;     /* from the digest tag */
+    unsigned                    disabled:1;
+} ngx_oc_api_instance_t;
+
+
+ngx_int_t ngx_oc_api_parse_instance(ngx_pool_t *pool, ngx_str_t *body,
+    ngx_oc_api_instance_t *oci, ngx_str_t *err);
+ngx_int_t ngx_oc_api_parse_list(ngx_pool_t *pool, ngx_str_t *body,
+    ngx_array_t *list, ngx_str_t *err);
+void ngx_oc_api_parse_error(ngx_pool_t *pool, ngx_str_t *body,
+    ngx_str_t *message, ngx_str_t *request_id);
+ngx_int_t ngx_oc_api_instance_body(ngx_pool_t *pool, ngx_str_t *element,
+    ngx_str_t *name, ngx_array_t *tags, ngx_str_t *auth, ngx_array_t *config,
+    u_char *digest, ngx_uint_t create, ngx_str_t *out);
+ngx_int_t ngx_oc_api_valid_token(ngx_str_t *token);
+
+
+#endif /* _NGX_OC_API_H_INCLUDED_ */

@@ -1,2 +1,594 @@
 
+/*
+ * Copyright (C) ngx_oc_module authors
+ */
+
+
 #include "ngx_oc_module.h"
+#include "ngx_oc_curl.h"
+
+
+static int ngx_oc_curl_socket(CURL *easy, curl_socket_t s, int what,
+    void *userp, void *socketp);
+static int ngx_oc_curl_timer(CURLM *multi, long timeout_ms, void *userp);
+static void ngx_oc_curl_event_handler(ngx_event_t *ev);
+static void ngx_oc_curl_timer_handler(ngx_event_t *ev);
+static void ngx_oc_curl_close(ngx_connection_t *c);
+static void ngx_oc_curl_finished(void);
+static size_t ngx_oc_http_write(char *ptr, size_t size, size_t nmemb,
+    void *userdata);
+static size_t ngx_oc_http_header(char *ptr, size_t size, size_t nmemb,
+    void *userdata);
+static void ngx_oc_http_cleanup(void *data);
+
+
+/* one multi handle and one curl timer per worker */
+static CURLM        *ngx_oc_multi;
+static ngx_event_t   ngx_oc_curl_timer_event;
+static ngx_log_t    *ngx_oc_curl_log;
+
+
+ngx_int_t
+ngx_oc_curl_init(ngx_cycle_t *cycle)
+{
+    CURLcode   rc;
+    CURLMcode  mrc;
+
+    rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (rc != CURLE_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "curl_global_init() failed: %s", curl_easy_strerror(rc));
+        return NGX_ERROR;
+    }
+
+    ngx_oc_multi = curl_multi_init();
+    if (ngx_oc_multi == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "curl_multi_init() failed");
+        return NGX_ERROR;
+    }
+
+    ngx_oc_curl_log = cycle->log;
+
+    ngx_oc_curl_timer_event.handler = ngx_oc_curl_timer_handler;
+    ngx_oc_curl_timer_event.log = cycle->log;
+    ngx_oc_curl_timer_event.data = ngx_oc_multi;
+    ngx_oc_curl_timer_event.cancelable = 1;
+
+    mrc = curl_multi_setopt(ngx_oc_multi, CURLMOPT_SOCKETFUNCTION,
+                            ngx_oc_curl_socket);
+    if (mrc == CURLM_OK) {
+        mrc = curl_multi_setopt(ngx_oc_multi, CURLMOPT_TIMERFUNCTION,
+                                ngx_oc_curl_timer);
+    }
+
+    if (mrc != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "curl_multi_setopt() failed: %s",
+                      curl_multi_strerror(mrc));
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_oc_curl_done(ngx_cycle_t *cycle)
+{
+    if (ngx_oc_multi == NULL) {
+        return;
+    }
+
+    if (ngx_oc_curl_timer_event.timer_set) {
+        ngx_del_timer(&ngx_oc_curl_timer_event);
+    }
+
+    curl_multi_cleanup(ngx_oc_multi);
+    ngx_oc_multi = NULL;
+
+    curl_global_cleanup();
+}
+
+
+ngx_oc_http_t *
+ngx_oc_http_create(ngx_pool_t *pool, ngx_log_t *log)
+{
+    ngx_oc_http_t       *h;
+    ngx_pool_cleanup_t  *cln;
+
+    h = ngx_pcalloc(pool, sizeof(ngx_oc_http_t));
+    if (h == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    h->easy = curl_easy_init();
+    if (h->easy == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, log, 0, "curl_easy_init() failed");
+        return NULL;
+    }
+
+    cln->handler = ngx_oc_http_cleanup;
+    cln->data = h;
+
+    h->pool = pool;
+    h->log = log;
+    h->method = "GET";
+
+    return h;
+}
+
+
+ngx_int_t
+ngx_oc_http_start(ngx_oc_http_t *h)
+{
+    u_char             *p;
+    CURL               *e;
+    CURLcode            rc;
+    CURLMcode           mrc;
+    struct curl_slist  *list;
+
+    if (ngx_oc_multi == NULL) {
+        return NGX_ERROR;
+    }
+
+    e = h->easy;
+
+    curl_easy_reset(e);
+    curl_slist_free_all(h->headers);
+    h->headers = NULL;
+
+    h->status = 0;
+    h->result = CURLE_OK;
+    h->error[0] = '\0';
+    h->too_big = 0;
+    h->size = 0;
+    ngx_str_null(&h->response);
+    ngx_str_null(&h->content_type);
+    ngx_str_null(&h->next_page);
+    ngx_str_null(&h->retry_after);
+    ngx_str_null(&h->location);
+
+    p = ngx_pnalloc(h->pool, sizeof("Authorization: ") - 1
+                             + h->authorization.len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(ngx_cpymem(p, "Authorization: ",
+                           sizeof("Authorization: ") - 1),
+                h->authorization.data, h->authorization.len) = '\0';
+
+    list = curl_slist_append(NULL, (char *) p);
+    if (list == NULL) {
+        goto nomem;
+    }
+
+    h->headers = list;
+
+    /* no "Expect: 100-continue" round trip for small bodies */
+
+    if (curl_slist_append(list, "Accept: application/json") == NULL
+        || curl_slist_append(list, "Expect:") == NULL
+        || (h->body.len
+            && curl_slist_append(list, "Content-Type: application/json")
+               == NULL))
+    {
+        goto nomem;
+    }
+
+    rc = CURLE_OK;
+
+#define ngx_oc_setopt(opt, val)                                              \
+    if (rc == CURLE_OK) {                                                    \
+        rc = curl_easy_setopt(e, opt, val);                                  \
+    }
+
+    ngx_oc_setopt(CURLOPT_URL, (char *) h->url.data);
+    ngx_oc_setopt(CURLOPT_HTTPHEADER, h->headers);
+    ngx_oc_setopt(CURLOPT_PRIVATE, h);
+    ngx_oc_setopt(CURLOPT_ERRORBUFFER, h->error);
+    ngx_oc_setopt(CURLOPT_NOSIGNAL, 1L);
+    ngx_oc_setopt(CURLOPT_FOLLOWLOCATION, 0L);
+    ngx_oc_setopt(CURLOPT_PROTOCOLS_STR, "http,https");
+    ngx_oc_setopt(CURLOPT_TIMEOUT_MS, (long) h->timeout);
+    ngx_oc_setopt(CURLOPT_CONNECTTIMEOUT_MS, (long) h->timeout);
+    ngx_oc_setopt(CURLOPT_USERAGENT, "ngx_oc_module");
+    ngx_oc_setopt(CURLOPT_WRITEFUNCTION, ngx_oc_http_write);
+    ngx_oc_setopt(CURLOPT_WRITEDATA, h);
+    ngx_oc_setopt(CURLOPT_HEADERFUNCTION, ngx_oc_http_header);
+    ngx_oc_setopt(CURLOPT_HEADERDATA, h);
+
+    if (ngx_strcmp(h->method, "GET") != 0) {
+        ngx_oc_setopt(CURLOPT_CUSTOMREQUEST, h->method);
+    }
+
+    if (h->body.len) {
+        ngx_oc_setopt(CURLOPT_POSTFIELDSIZE, (long) h->body.len);
+        ngx_oc_setopt(CURLOPT_POSTFIELDS, (char *) h->body.data);
+    }
+
+#undef ngx_oc_setopt
+
+    if (rc != CURLE_OK) {
+        ngx_log_error(NGX_LOG_ALERT, h->log, 0,
+                      "curl_easy_setopt() failed: %s", curl_easy_strerror(rc));
+        return NGX_ERROR;
+    }
+
+    mrc = curl_multi_add_handle(ngx_oc_multi, e);
+    if (mrc != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ALERT, h->log, 0,
+                      "curl_multi_add_handle() failed: %s",
+                      curl_multi_strerror(mrc));
+        return NGX_ERROR;
+    }
+
+    h->active = 1;
+
+    return NGX_OK;
+
+nomem:
+
+    ngx_log_error(NGX_LOG_ALERT, h->log, 0, "curl_slist_append() failed");
+    return NGX_ERROR;
+}
+
+
+void
+ngx_oc_http_abort(ngx_oc_http_t *h)
+{
+    CURLMcode  mrc;
+
+    if (!h->active) {
+        return;
+    }
+
+    h->active = 0;
+
+    mrc = curl_multi_remove_handle(ngx_oc_multi, h->easy);
+    if (mrc != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ALERT, h->log, 0,
+                      "curl_multi_remove_handle() failed: %s",
+                      curl_multi_strerror(mrc));
+    }
+}
+
+
+static void
+ngx_oc_http_cleanup(void *data)
+{
+    ngx_oc_http_t  *h = data;
+
+    if (ngx_oc_multi != NULL) {
+        ngx_oc_http_abort(h);
+    }
+
+    curl_easy_cleanup(h->easy);
+    curl_slist_free_all(h->headers);
+
+    if (h->buf) {
+        ngx_free(h->buf);
+    }
+}
+
+
+static size_t
+ngx_oc_http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    ngx_oc_http_t  *h = userdata;
+
+    u_char  *p;
+    size_t   n, need;
+
+    n = size * nmemb;
+    need = h->response.len + n;
+
+    if (need > h->max_body) {
+        h->too_big = 1;
+        return 0;
+    }
+
+    if (need > h->size) {
+        h->size = ngx_max(need, ngx_min(2 * h->size + 4096, h->max_body));
+
+        p = ngx_alloc(h->size, h->log);
+        if (p == NULL) {
+            return 0;
+        }
+
+        if (h->buf) {
+            ngx_memcpy(p, h->buf, h->response.len);
+            ngx_free(h->buf);
+        }
+
+        h->buf = p;
+        h->response.data = p;
+    }
+
+    ngx_memcpy(h->buf + h->response.len, ptr, n);
+    h->response.len += n;
+
+    return n;
+}
+
+
+static size_t
+ngx_oc_http_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    ngx_oc_http_t  *h = userdata;
+
+    size_t      n, len;
+    u_char     *p, *last, *colon;
+    ngx_str_t  *dst;
+
+    n = size * nmemb;
+    p = (u_char *) ptr;
+    last = p + n;
+
+    while (last > p && (last[-1] == CR || last[-1] == LF)) {
+        last--;
+    }
+
+    if (n > 5 && ngx_strncmp(p, "HTTP/", 5) == 0) {
+        /* a new response (after "100 Continue"): forget earlier headers */
+        ngx_str_null(&h->content_type);
+        ngx_str_null(&h->next_page);
+        ngx_str_null(&h->retry_after);
+        ngx_str_null(&h->location);
+        return n;
+    }
+
+    colon = ngx_strlchr(p, last, ':');
+    if (colon == NULL) {
+        return n;
+    }
+
+    len = colon - p;
+
+#define ngx_oc_header_is(name)                                               \
+    (len == sizeof(name) - 1 && ngx_strncasecmp(p, (u_char *) name, len) == 0)
+
+    if (ngx_oc_header_is("Content-Type")) {
+        dst = &h->content_type;
+
+    } else if (ngx_oc_header_is("Elements-Next-Page-Token")) {
+        dst = &h->next_page;
+
+    } else if (ngx_oc_header_is("Retry-After")) {
+        dst = &h->retry_after;
+
+    } else if (ngx_oc_header_is("Location")) {
+        dst = &h->location;
+
+    } else {
+        return n;
+    }
+
+#undef ngx_oc_header_is
+
+    p = colon + 1;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+        last--;
+    }
+
+    dst->len = last - p;
+    dst->data = ngx_pnalloc(h->pool, dst->len + 1);
+    if (dst->data == NULL) {
+        return 0;
+    }
+
+    *ngx_cpymem(dst->data, p, dst->len) = '\0';
+
+    return n;
+}
+
+
+static int
+ngx_oc_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp,
+    void *socketp)
+{
+    ngx_connection_t  *c = socketp;
+
+    ngx_event_t  *rev, *wev;
+
+    if (what == CURL_POLL_REMOVE) {
+        if (c != NULL) {
+            ngx_oc_curl_close(c);
+            curl_multi_assign(ngx_oc_multi, s, NULL);
+        }
+
+        return 0;
+    }
+
+    if (c == NULL) {
+        c = ngx_get_connection(s, ngx_oc_curl_log);
+        if (c == NULL) {
+            return -1;
+        }
+
+        c->data = ngx_oc_multi;
+
+        rev = c->read;
+        wev = c->write;
+
+        rev->handler = ngx_oc_curl_event_handler;
+        wev->handler = ngx_oc_curl_event_handler;
+        rev->log = ngx_oc_curl_log;
+        wev->log = ngx_oc_curl_log;
+
+        curl_multi_assign(ngx_oc_multi, s, c);
+    }
+
+    rev = c->read;
+    wev = c->write;
+
+    /* curl reads only what it needs: level-triggered events */
+
+    if (what & CURL_POLL_IN) {
+        if (!rev->active
+            && ngx_add_event(rev, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK)
+        {
+            return -1;
+        }
+
+    } else if (rev->active) {
+        if (ngx_del_event(rev, NGX_READ_EVENT, 0) != NGX_OK) {
+            return -1;
+        }
+    }
+
+    if (what & CURL_POLL_OUT) {
+        if (!wev->active
+            && ngx_add_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT) != NGX_OK)
+        {
+            return -1;
+        }
+
+    } else if (wev->active) {
+        if (ngx_del_event(wev, NGX_WRITE_EVENT, 0) != NGX_OK) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_oc_curl_close(ngx_connection_t *c)
+{
+    if (c->read->active) {
+        ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+
+    if (c->write->active) {
+        ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    /* curl owns the descriptor and closes it itself */
+
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+}
+
+
+static int
+ngx_oc_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    if (timeout_ms < 0) {
+        if (ngx_oc_curl_timer_event.timer_set) {
+            ngx_del_timer(&ngx_oc_curl_timer_event);
+        }
+
+        return 0;
+    }
+
+    ngx_add_timer(&ngx_oc_curl_timer_event, (ngx_msec_t) timeout_ms);
+
+    return 0;
+}
+
+
+static void
+ngx_oc_curl_event_handler(ngx_event_t *ev)
+{
+    int                running;
+    CURLMcode          mrc;
+    ngx_connection_t  *c;
+
+    c = ev->data;
+
+    mrc = curl_multi_socket_action(ngx_oc_multi, c->fd,
+                                   ev->write ? CURL_CSELECT_OUT
+                                             : CURL_CSELECT_IN,
+                                   &running);
+    if (mrc != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                      "curl_multi_socket_action() failed: %s",
+                      curl_multi_strerror(mrc));
+    }
+
+    ngx_oc_curl_finished();
+}
+
+
+static void
+ngx_oc_curl_timer_handler(ngx_event_t *ev)
+{
+    int        running;
+    CURLMcode  mrc;
+
+    mrc = curl_multi_socket_action(ngx_oc_multi, CURL_SOCKET_TIMEOUT, 0,
+                                   &running);
+    if (mrc != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                      "curl_multi_socket_action() failed: %s",
+                      curl_multi_strerror(mrc));
+    }
+
+    ngx_oc_curl_finished();
+}
+
+
+static void
+ngx_oc_curl_finished(void)
+{
+    int             left;
+    char           *priv;
+    CURLMsg        *msg;
+    ngx_oc_http_t  *h;
+
+    while ((msg = curl_multi_info_read(ngx_oc_multi, &left)) != NULL) {
+
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+
+        priv = NULL;
+        (void) curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+
+        h = (ngx_oc_http_t *) priv;
+        if (h == NULL) {
+            continue;
+        }
+
+        h->result = msg->data.result;
+
+        (void) curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &h->status);
+
+        ngx_oc_http_abort(h);
+
+        if (h->result != CURLE_OK && h->error[0] == '\0') {
+            ngx_cpystrn((u_char *) h->error,
+                        (u_char *) curl_easy_strerror(h->result),
+                        CURL_ERROR_SIZE);
+        }
+
+        if (h->too_big) {
+            ngx_cpystrn((u_char *) h->error,
+                        (u_char *) "response body too large",
+                        CURL_ERROR_SIZE);
+        }
+
+        h->handler(h);
+    }
+}

@@ -7,15 +7,521 @@
 #include "ngx_oc_module.h"
 
 
-ngx_int_t
-ngx_oc_add_variables(ngx_conf_t *cf)
+typedef struct {
+    ngx_http_request_t         *request;
+    ngx_queue_t                 queue;
+    ngx_event_t                 wake;
+    ngx_msec_t                  deadline;
+    unsigned                    waiting:1;
+    unsigned                    timedout:1;
+} ngx_oc_ctx_t;
+
+
+static ngx_int_t ngx_oc_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_oc_inject(ngx_http_request_t *r, ngx_oc_instance_t *oi);
+static ngx_int_t ngx_oc_wait(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi);
+static void ngx_oc_wake_handler(ngx_event_t *ev);
+static void ngx_oc_cleanup(void *data);
+static ngx_int_t ngx_oc_refuse(ngx_http_request_t *r,
+    ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi, ngx_uint_t timedout);
+static ngx_int_t ngx_oc_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_oc_authorization_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_oc_instance_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
+
+static ngx_http_output_header_filter_pt  ngx_oc_next_header_filter;
+
+static ngx_uint_t  ngx_oc_authorization_hash;
+
+
+static ngx_http_variable_t  ngx_oc_vars[] = {
+
+    { ngx_string("oc_authorization"), NULL, ngx_oc_authorization_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("oc_instance_id"), NULL, ngx_oc_instance_id_variable,
+      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+static ngx_int_t
+ngx_oc_handler(ngx_http_request_t *r)
 {
+    ngx_oc_instance_t   *oi;
+    ngx_oc_loc_conf_t   *olcf;
+    ngx_oc_main_conf_t  *omcf;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
+
+    oi = olcf->instance;
+    if (oi == NULL) {
+        return NGX_DECLINED;
+    }
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+
+    if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY) {
+        return ngx_oc_inject(r, oi);
+    }
+
+    return ngx_oc_wait(r, omcf, oi);
+}
+
+
+/* whatever the client sent as Authorization is replaced */
+
+static ngx_int_t
+ngx_oc_inject(ngx_http_request_t *r, ngx_oc_instance_t *oi)
+{
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL) {
+        h = ngx_list_push(&r->headers_in.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = ngx_oc_authorization_hash;
+        ngx_str_set(&h->key, "Authorization");
+        h->lowcase_key = (u_char *) "authorization";
+#if (nginx_version >= 1023000)
+        h->next = NULL;
+#endif
+
+        r->headers_in.authorization = h;
+    }
+
+    h->value.data = ngx_pnalloc(r->pool, oi->header.len);
+    if (h->value.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(h->value.data, oi->header.data, oi->header.len);
+    h->value.len = oi->header.len;
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_oc_wait(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi)
+{
+    ngx_int_t            rc;
+    ngx_msec_int_t       left;
+    ngx_oc_ctx_t        *ctx;
+    ngx_pool_cleanup_t  *cln;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_oc_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln->handler = ngx_oc_cleanup;
+        cln->data = ctx;
+
+        ctx->request = r;
+        ctx->deadline = ngx_current_msec + omcf->wait_timeout;
+
+        ctx->wake.handler = ngx_oc_wake_handler;
+        ctx->wake.data = r;
+        ctx->wake.log = r->connection->log;
+
+        ngx_http_set_ctx(r, ctx, ngx_oc_module);
+    }
+
+    rc = ngx_oc_resolve(omcf, oi);
+
+    if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY) {
+        return ngx_oc_inject(r, oi);
+    }
+
+    left = (ngx_msec_int_t) (ctx->deadline - ngx_current_msec);
+
+    if (rc != NGX_OK || ctx->timedout || left <= 0) {
+        return ngx_oc_refuse(r, omcf, oi, rc == NGX_OK);
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "oc pass \"%V\": waiting %M ms", &oi->block, left);
+
+    ngx_queue_insert_tail(&oi->waiters, &ctx->queue);
+    ctx->waiting = 1;
+
+    ngx_add_timer(&ctx->wake, (ngx_msec_t) left);
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    ngx_oc_poll();
+
+    return NGX_AGAIN;
+}
+
+
+void
+ngx_oc_wake_waiters(ngx_oc_instance_t *oi)
+{
+    ngx_queue_t   *q;
+    ngx_oc_ctx_t  *ctx;
+
+    while (!ngx_queue_empty(&oi->waiters)) {
+        q = ngx_queue_head(&oi->waiters);
+        ngx_queue_remove(q);
+
+        ctx = ngx_queue_data(q, ngx_oc_ctx_t, queue);
+        ctx->waiting = 0;
+
+        /* run later, not inside a curl callback */
+
+        ngx_post_event(&ctx->wake, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_oc_wake_handler(ngx_event_t *ev)
+{
+    ngx_oc_ctx_t        *ctx;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ev->data;
+    c = r->connection;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
+
+    if (ctx->waiting) {
+        ngx_queue_remove(&ctx->queue);
+        ctx->waiting = 0;
+    }
+
+    if (ev->timedout) {
+        ev->timedout = 0;
+        ctx->timedout = 1;
+    }
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+
+    ngx_http_set_log_request(c->log, r);
+
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_oc_cleanup(void *data)
+{
+    ngx_oc_ctx_t  *ctx = data;
+
+    if (ctx->waiting) {
+        ngx_queue_remove(&ctx->queue);
+        ctx->waiting = 0;
+    }
+
+    if (ctx->wake.timer_set) {
+        ngx_del_timer(&ctx->wake);
+    }
+
+    if (ctx->wake.posted) {
+        ngx_delete_posted_event(&ctx->wake);
+    }
+}
+
+
+/* fail closed: 503, Retry-After, a short JSON body, one log line */
+
+static ngx_int_t
+ngx_oc_refuse(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi, ngx_uint_t timedout)
+{
+    u_char           *p;
+    size_t            len;
+    time_t            retry;
+    uint64_t          now;
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_str_t         reason, error, request_id;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *h;
+
+    ngx_oc_shm_error(omcf, oi, r->pool, &error, &request_id);
+
+    if (timedout) {
+        ngx_str_set(&reason, "timed out waiting for the instance token");
+
+    } else if (oi->state == NGX_OC_DISABLED) {
+        ngx_str_set(&reason, "instance disabled in Open Connectors");
+
+    } else if (oi->state == NGX_OC_UNAUTHORIZED && error.len == 0) {
+        ngx_str_set(&reason, "authorization required");
+
+    } else if (error.len) {
+        reason = error;
+
+    } else {
+        ngx_str_set(&reason, "instance token not available");
+    }
+
+    if (request_id.len) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "oc_pass: instance \"%V\" unavailable: %V "
+                      "(requestId: %V)", &oi->block, &reason, &request_id);
+    } else {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "oc_pass: instance \"%V\" unavailable: %V",
+                      &oi->block, &reason);
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    now = ngx_oc_now_ms();
+    retry = 1;
+
+    if (oi->retry > now && !timedout) {
+        retry = (time_t) ((oi->retry - now + 999) / 1000);
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (h->value.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->value.len = ngx_sprintf(h->value.data, "%T", retry) - h->value.data;
+
+    len = sizeof("{\"error\":\"instance unavailable\",\"instance\":\"\","
+                 "\"reason\":\"\"}\n") - 1
+          + oi->block.len + ngx_escape_json(NULL, oi->block.data,
+                                            oi->block.len)
+          + reason.len + ngx_escape_json(NULL, reason.data, reason.len);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(b->last, "{\"error\":\"instance unavailable\","
+                   "\"instance\":\"",
+                   sizeof("{\"error\":\"instance unavailable\","
+                          "\"instance\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, oi->block.data, oi->block.len);
+    p = ngx_cpymem(p, "\",\"reason\":\"", sizeof("\",\"reason\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, reason.data, reason.len);
+    b->last = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = NGX_HTTP_SERVICE_UNAVAILABLE;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+
+    return NGX_DONE;
+}
+
+
+/* an upstream 401 with the current token: the token is stale */
+
+static ngx_int_t
+ngx_oc_header_filter(ngx_http_request_t *r)
+{
+    ngx_table_elt_t     *h;
+    ngx_oc_instance_t   *oi;
+    ngx_oc_loc_conf_t   *olcf;
+    ngx_oc_main_conf_t  *omcf;
+
+    if (r->headers_out.status != NGX_HTTP_UNAUTHORIZED
+        || r->upstream == NULL)
+    {
+        return ngx_oc_next_header_filter(r);
+    }
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
+    oi = olcf->instance;
+    h = r->headers_in.authorization;
+
+    if (oi == NULL || h == NULL) {
+        return ngx_oc_next_header_filter(r);
+    }
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+
+    if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY
+        && h->value.len == oi->header.len
+        && ngx_memcmp(h->value.data, oi->header.data, h->value.len) == 0
+        && ngx_oc_shm_mark_stale(omcf, oi, oi->gen))
+    {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "oc_pass: upstream answered 401 with the token of "
+                      "instance %L, resolving \"%V\" again",
+                      oi->id, &oi->block);
+
+        (void) ngx_oc_resolve(omcf, oi);
+    }
+
+    return ngx_oc_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_oc_authorization_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_oc_instance_t   *oi;
+    ngx_oc_loc_conf_t   *olcf;
+    ngx_oc_main_conf_t  *omcf;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+
+    oi = olcf->instance;
+
+    if (oi == NULL || ngx_oc_shm_refresh(omcf, oi) != NGX_OC_READY) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = ngx_pnalloc(r->pool, oi->header.len);
+    if (v->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(v->data, oi->header.data, oi->header.len);
+
+    v->len = oi->header.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_oc_instance_id_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_oc_instance_t  *oi;
+    ngx_oc_loc_conf_t  *olcf;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
+
+    oi = olcf->instance;
+
+    if (oi == NULL || oi->id_text.len == 0) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = ngx_pnalloc(r->pool, oi->id_text.len);
+    if (v->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(v->data, oi->id_text.data, oi->id_text.len);
+
+    v->len = oi->id_text.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
     return NGX_OK;
 }
 
 
 ngx_int_t
+ngx_oc_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_oc_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * the handler runs in the precontent phase, after every access check:
+ * a request that access rules refuse never starts a resolution, and
+ * "satisfy any" cannot skip the injection
+ */
+
+ngx_int_t
 ngx_oc_handler_init(ngx_conf_t *cf)
 {
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_oc_handler;
+
+    ngx_oc_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_oc_header_filter;
+
+    ngx_oc_authorization_hash = ngx_hash_key((u_char *) "authorization",
+                                             sizeof("authorization") - 1);
+
     return NGX_OK;
 }

@@ -69,6 +69,9 @@ typedef struct {
     size_t                      token_len;
     u_char                      token[NGX_OC_TOKEN_MAX];
 
+    /* element and name the token belongs to */
+    u_char                      ident[NGX_OC_DIGEST_LEN];
+
     /* digest of the declaration last applied to the instance */
     u_char                      digest[NGX_OC_DIGEST_LEN];
 
@@ -99,6 +102,7 @@ struct ngx_oc_instance_s {
     ngx_uint_t                  line;
 
     u_char                      digest[NGX_OC_DIGEST_LEN];
+    u_char                      ident[NGX_OC_DIGEST_LEN];
 
     /* shared record, set by the zone's init */
     ngx_oc_shrec_t             *rec;
@@ -109,6 +113,8 @@ struct ngx_oc_instance_s {
     int64_t                     id;
     ngx_str_t                   header;     /* Authorization value */
     ngx_str_t                   id_text;
+    size_t                      header_size;
+    uint64_t                    retry;      /* ms, when refused */
 
     ngx_queue_t                 waiters;
     ngx_oc_resolver_t          *resolver;
@@ -156,18 +162,23 @@ ngx_uint_t ngx_oc_shm_refresh(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
 ngx_int_t ngx_oc_shm_try_lease(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi, ngx_uint_t force);
 void ngx_oc_shm_renew_lease(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
+ngx_uint_t ngx_oc_shm_lease_held(ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi);
 void ngx_oc_shm_publish(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
-    int64_t id, ngx_str_t *token);
+    int64_t id, ngx_str_t *token, u_char *digest);
 void ngx_oc_shm_fail(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     ngx_uint_t state, ngx_str_t *error, ngx_str_t *request_id);
-void ngx_oc_shm_mark_stale(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+ngx_uint_t ngx_oc_shm_mark_stale(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     ngx_atomic_uint_t gen);
 void ngx_oc_shm_release(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
+void ngx_oc_shm_error(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    ngx_pool_t *pool, ngx_str_t *error, ngx_str_t *request_id);
 
 /* ngx_oc_resolve.c */
 ngx_int_t ngx_oc_init_process(ngx_cycle_t *cycle);
 void ngx_oc_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_oc_resolve(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
+void ngx_oc_poll(void);
 void ngx_oc_instance_digest(ngx_oc_instance_t *oi, u_char *digest);
 
 

@@ -5,11 +5,100 @@
 
 
 #include "ngx_oc_module.h"
+#include "ngx_oc_api.h"
+#include "ngx_oc_curl.h"
+
+
+#define NGX_OC_TICK             1000
+#define NGX_OC_POLL             5
+#define NGX_OC_MAX_PAGES        1000
+
+
+typedef void (*ngx_oc_step_pt)(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
+
+
+struct ngx_oc_resolver_s {
+    ngx_oc_main_conf_t         *omcf;
+    ngx_oc_instance_t          *oi;
+    ngx_pool_t                 *pool;
+    ngx_oc_http_t              *http;
+    ngx_oc_step_pt              step;
+
+    ngx_array_t                 matches;    /* of ngx_oc_api_instance_t */
+    ngx_uint_t                  pages;
+    int64_t                     created;
+    ngx_str_t                   stale;      /* token that got a 401 */
+    ngx_oc_api_instance_t       winner;
+};
+
+
+static ngx_int_t ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi);
+static ngx_int_t ngx_oc_call(ngx_oc_resolver_t *res, const char *method,
+    ngx_str_t *path, ngx_str_t *body, ngx_oc_step_pt step);
+static void ngx_oc_call_done(ngx_oc_http_t *h);
+static ngx_int_t ngx_oc_list(ngx_oc_resolver_t *res, ngx_str_t *page);
+static void ngx_oc_list_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
+static void ngx_oc_lookup_done(ngx_oc_resolver_t *res);
+static void ngx_oc_get_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
+static void ngx_oc_create_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
+static void ngx_oc_delete_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
+static void ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
+static void ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci);
+static ngx_int_t ngx_oc_publish(ngx_oc_resolver_t *res,
+    ngx_oc_api_instance_t *oci, u_char *digest, const char *action);
+static void ngx_oc_failed(ngx_oc_resolver_t *res, ngx_uint_t state,
+    ngx_oc_http_t *h, const char *fmt, ...);
+static void ngx_oc_finish(ngx_oc_resolver_t *res);
+static ngx_int_t ngx_oc_instance_path(ngx_oc_resolver_t *res, int64_t id,
+    ngx_str_t *path);
+static ngx_int_t ngx_oc_body(ngx_oc_resolver_t *res, ngx_uint_t create,
+    ngx_str_t *body);
+static void ngx_oc_tick_handler(ngx_event_t *ev);
+
+
+static ngx_str_t  ngx_oc_auth_names[] = {
+    ngx_string("emailPassword"),
+    ngx_string("accessToken"),
+    ngx_string("oauth2")
+};
+
+
+static ngx_event_t  ngx_oc_tick;
+static ngx_msec_t   ngx_oc_next_tick;
 
 
 ngx_int_t
 ngx_oc_init_process(ngx_cycle_t *cycle)
 {
+    ngx_oc_main_conf_t  *omcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_oc_module);
+
+    if (omcf == NULL || omcf->instances.nelts == 0 || omcf->sh == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_oc_curl_init(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_oc_tick.handler = ngx_oc_tick_handler;
+    ngx_oc_tick.data = omcf;
+    ngx_oc_tick.log = cycle->log;
+    ngx_oc_tick.cancelable = 1;
+
+    /* warm-up: the first tick resolves what no other worker has taken */
+
+    ngx_oc_next_tick = ngx_current_msec;
+    ngx_add_timer(&ngx_oc_tick, 1);
+
     return NGX_OK;
 }
 
@@ -17,4 +106,801 @@ ngx_oc_init_process(ngx_cycle_t *cycle)
 void
 ngx_oc_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_uint_t           i;
+    ngx_oc_resolver_t   *res;
+    ngx_oc_instance_t  **oip;
+    ngx_oc_main_conf_t  *omcf;
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_oc_module);
+
+    if (omcf == NULL || omcf->sh == NULL) {
+        return;
+    }
+
+    oip = omcf->instances.elts;
+
+    for (i = 0; i < omcf->instances.nelts; i++) {
+        res = oip[i]->resolver;
+
+        if (res == NULL) {
+            continue;
+        }
+
+        /* hand the resolution over to the workers that stay */
+
+        oip[i]->resolver = NULL;
+        ngx_oc_shm_release(omcf, oip[i]);
+        ngx_destroy_pool(res->pool);
+    }
+
+    ngx_oc_curl_done(cycle);
+}
+
+
+/*
+ * NGX_OK: a resolution of the instance is under way, in this worker or
+ * another; NGX_DECLINED: none is, and none is due now
+ */
+
+ngx_int_t
+ngx_oc_resolve(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
+{
+    if (oi->resolver) {
+        return NGX_OK;
+    }
+
+    switch (ngx_oc_shm_try_lease(omcf, oi, 0)) {
+
+    case NGX_OK:
+        return ngx_oc_resolve_start(omcf, oi);
+
+    case NGX_BUSY:
+        return NGX_OK;
+
+    default:
+        return NGX_DECLINED;
+    }
+}
+
+
+static ngx_int_t
+ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
+{
+    ngx_str_t           path;
+    ngx_pool_t         *pool;
+    ngx_oc_shrec_t     *rec;
+    ngx_oc_resolver_t  *res;
+
+    pool = ngx_create_pool(4096, ngx_cycle->log);
+    if (pool == NULL) {
+        goto failed;
+    }
+
+    res = ngx_pcalloc(pool, sizeof(ngx_oc_resolver_t));
+    if (res == NULL) {
+        goto failed;
+    }
+
+    res->omcf = omcf;
+    res->oi = oi;
+    res->pool = pool;
+
+    if (ngx_array_init(&res->matches, pool, 4, sizeof(ngx_oc_api_instance_t))
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    res->http = ngx_oc_http_create(pool, ngx_cycle->log);
+    if (res->http == NULL) {
+        goto failed;
+    }
+
+    oi->resolver = res;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "oc resolve \"%V\" start", &oi->block);
+
+    rec = oi->rec;
+
+    /* the lease holder alone writes the record: no lock to read it */
+
+    if (rec->state == NGX_OC_STALE && rec->id > 0
+        && ngx_memcmp(rec->ident, oi->ident, NGX_OC_DIGEST_LEN) == 0)
+    {
+        res->stale.len = rec->token_len;
+        res->stale.data = ngx_pnalloc(pool, rec->token_len);
+        if (res->stale.data == NULL) {
+            goto failed;
+        }
+
+        ngx_memcpy(res->stale.data, rec->token, rec->token_len);
+
+        if (ngx_oc_instance_path(res, rec->id, &path) != NGX_OK
+            || ngx_oc_call(res, "GET", &path, NULL, ngx_oc_get_done)
+               != NGX_OK)
+        {
+            goto failed;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_oc_list(res, NULL) != NGX_OK) {
+        goto failed;
+    }
+
+    return NGX_OK;
+
+failed:
+
+    oi->resolver = NULL;
+
+    if (pool) {
+        ngx_destroy_pool(pool);
+    }
+
+    ngx_oc_shm_release(omcf, oi);
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_oc_call(ngx_oc_resolver_t *res, const char *method, ngx_str_t *path,
+    ngx_str_t *body, ngx_oc_step_pt step)
+{
+    u_char              *p;
+    ngx_oc_http_t       *h;
+    ngx_oc_main_conf_t  *omcf;
+
+    omcf = res->omcf;
+    h = res->http;
+
+    h->url.len = omcf->api_url.len + path->len;
+    h->url.data = ngx_pnalloc(res->pool, h->url.len + 1);
+    if (h->url.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(h->url.data, omcf->api_url.data, omcf->api_url.len);
+    *ngx_cpymem(p, path->data, path->len) = '\0';
+
+    h->method = method;
+    h->authorization = omcf->platform_auth;
+    h->timeout = omcf->api_timeout;
+    h->max_body = omcf->api_max_body;
+    h->handler = ngx_oc_call_done;
+    h->data = res;
+
+    if (body) {
+        h->body = *body;
+
+    } else {
+        ngx_str_null(&h->body);
+    }
+
+    res->step = step;
+
+    ngx_oc_shm_renew_lease(omcf, res->oi);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "oc resolve \"%V\": %s %V",
+                   &res->oi->block, method, path);
+
+    return ngx_oc_http_start(h);
+}
+
+
+static void
+ngx_oc_call_done(ngx_oc_http_t *h)
+{
+    ngx_oc_resolver_t  *res = h->data;
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "oc resolve \"%V\": status %l, %uz bytes, curl %d",
+                   &res->oi->block, h->status, h->response.len, h->result);
+
+    if (h->result != CURLE_OK) {
+        ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+                      "%s %s failed: %s",
+                      h->method, h->url.data + res->omcf->api_url.len,
+                      h->error);
+        return;
+    }
+
+    res->step(res, h);
+}
+
+
+static ngx_int_t
+ngx_oc_list(ngx_oc_resolver_t *res, ngx_str_t *page)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   path;
+
+    len = sizeof("/instances?nextPage=") - 1;
+
+    if (page) {
+        len += page->len + 2 * ngx_escape_uri(NULL, page->data, page->len,
+                                              NGX_ESCAPE_ARGS);
+    }
+
+    p = ngx_pnalloc(res->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    path.data = p;
+
+    if (page) {
+        p = ngx_cpymem(p, "/instances?nextPage=",
+                       sizeof("/instances?nextPage=") - 1);
+        p = (u_char *) ngx_escape_uri(p, page->data, page->len,
+                                      NGX_ESCAPE_ARGS);
+
+    } else {
+        p = ngx_cpymem(p, "/instances", sizeof("/instances") - 1);
+    }
+
+    path.len = p - path.data;
+
+    return ngx_oc_call(res, "GET", &path, NULL, ngx_oc_list_done);
+}
+
+
+static void
+ngx_oc_list_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
+{
+    ngx_str_t               err, page;
+    ngx_uint_t              i, n;
+    ngx_array_t             list;
+    ngx_oc_instance_t      *oi;
+    ngx_oc_api_instance_t  *oci, *match;
+
+    oi = res->oi;
+
+    /* section 8 of the API notes: a list that matches nothing may be 404 */
+
+    if (h->status == 404) {
+        ngx_oc_lookup_done(res);
+        return;
+    }
+
+    if (h->status != 200) {
+        ngx_oc_failed(res, NGX_OC_FAILED, h, "GET /instances");
+        return;
+    }
+
+    if (ngx_array_init(&list, res->pool, 16, sizeof(ngx_oc_api_instance_t))
+        != NGX_OK)
+    {
+        goto nomem;
+    }
+
+    switch (ngx_oc_api_parse_list(res->pool, &h->response, &list, &err)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+                      "GET /instances: %V", &err);
+        return;
+
+    default:
+        goto nomem;
+    }
+
+    oci = list.elts;
+    n = list.nelts;
+
+    for (i = 0; i < n; i++) {
+        if (oci[i].name.len != oi->name.len
+            || ngx_strncmp(oci[i].name.data, oi->name.data, oi->name.len)
+               != 0
+            || oci[i].element.len != oi->element.len
+            || ngx_strncmp(oci[i].element.data, oi->element.data,
+                           oi->element.len)
+               != 0)
+        {
+            continue;
+        }
+
+        match = ngx_array_push(&res->matches);
+        if (match == NULL) {
+            goto nomem;
+        }
+
+        *match = oci[i];
+    }
+
+    if (n && h->next_page.len) {
+        if (++res->pages >= NGX_OC_MAX_PAGES) {
+            ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+                          "GET /instances: more than %d pages",
+                          NGX_OC_MAX_PAGES);
+            return;
+        }
+
+        page.len = h->next_page.len;
+        page.data = ngx_pstrdup(res->pool, &h->next_page);
+        if (page.data == NULL) {
+            goto nomem;
+        }
+
+        if (ngx_oc_list(res, &page) != NGX_OK) {
+            goto nomem;
+        }
+
+        return;
+    }
+
+    ngx_oc_lookup_done(res);
+    return;
+
+nomem:
+
+    ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+}
+
+
+static void
+ngx_oc_lookup_done(ngx_oc_resolver_t *res)
+{
+    ngx_str_t               path, body;
+    ngx_uint_t              i;
+    ngx_oc_instance_t      *oi;
+    ngx_oc_api_instance_t  *oci, *winner;
+
+    oi = res->oi;
+    oci = res->matches.elts;
+
+    if (res->matches.nelts == 0) {
+
+        if (res->created) {
+            ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+                          "instance %L created but not listed",
+                          res->created);
+            return;
+        }
+
+        if (oi->auth == NGX_OC_AUTH_OAUTH2) {
+            ngx_oc_failed(res, NGX_OC_UNAUTHORIZED, NULL,
+                          "authorization required");
+            return;
+        }
+
+        if (!oi->create) {
+            ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+                          "no instance named \"%V\" in Open Connectors "
+                          "and \"create\" is off", &oi->name);
+            return;
+        }
+
+        if (ngx_oc_body(res, 1, &body) != NGX_OK) {
+            goto nomem;
+        }
+
+        ngx_str_set(&path, "/instances");
+
+        if (ngx_oc_call(res, "POST", &path, &body, ngx_oc_create_done)
+            != NGX_OK)
+        {
+            goto nomem;
+        }
+
+        return;
+    }
+
+    /* several instances with the name: the lowest id wins */
+
+    winner = &oci[0];
+
+    for (i = 1; i < res->matches.nelts; i++) {
+        if (oci[i].id < winner->id) {
+            winner = &oci[i];
+        }
+    }
+
+    for (i = 0; i < res->matches.nelts; i++) {
+        if (&oci[i] != winner && oci[i].id != res->created) {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "oc_instance \"%V\": duplicate instance %L "
+                          "named \"%V\", using instance %L",
+                          &oi->block, oci[i].id, &oi->name, winner->id);
+        }
+    }
+
+    res->winner = *winner;
+
+    if (res->created && res->created != winner->id) {
+
+        /* another host created one first: remove ours */
+
+        if (ngx_oc_instance_path(res, res->created, &path) != NGX_OK
+            || ngx_oc_call(res, "DELETE", &path, NULL, ngx_oc_delete_done)
+               != NGX_OK)
+        {
+            goto nomem;
+        }
+
+        return;
+    }
+
+    ngx_oc_settle(res, winner);
+    return;
+
+nomem:
+
+    ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+}
+
+
+static void
+ngx_oc_get_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
+{
+    ngx_str_t              err;
+    ngx_oc_api_instance_t  oci;
+
+    if (h->status == 404) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": instance %L no longer exists",
+                      &res->oi->block, res->oi->rec->id);
+
+        if (ngx_oc_list(res, NULL) != NGX_OK) {
+            ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+        }
+
+        return;
+    }
+
+    if (h->status != 200) {
+        ngx_oc_failed(res, NGX_OC_FAILED, h, "GET /instances/{id}");
+        return;
+    }
+
+    if (ngx_oc_api_parse_instance(res->pool, &h->response, &oci, &err)
+        != NGX_OK)
+    {
+        ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+                      "GET /instances/{id}: %V", &err);
+        return;
+    }
+
+    res->winner = oci;
+
+    ngx_oc_settle(res, &oci);
+}
+
+
+static void
+ngx_oc_create_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
+{
+    ngx_str_t              err;
+    ngx_oc_api_instance_t  oci;
+
+    if (h->status != 200 && h->status != 201) {
+        ngx_oc_failed(res, h->status == 401 ? NGX_OC_UNAUTHORIZED
+                                            : NGX_OC_FAILED,
+                      h, "POST /instances");
+        return;
+    }
+
+    if (ngx_oc_api_parse_instance(res->pool, &h->response, &oci, &err)
+        != NGX_OK)
+    {
+        ngx_oc_failed(res, NGX_OC_FAILED, NULL, "POST /instances: %V", &err);
+        return;
+    }
+
+    res->created = oci.id;
+
+    /* look again: another host may have created one at the same time */
+
+    res->matches.nelts = 0;
+    res->pages = 0;
+
+    if (ngx_oc_list(res, NULL) != NGX_OK) {
+        ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+    }
+}
+
+
+static void
+ngx_oc_delete_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
+{
+    if (h->status == 200 || h->status == 204 || h->status == 404) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": deleted duplicate instance %L, "
+                      "instance %L was first",
+                      &res->oi->block, res->created, res->winner.id);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": deleting duplicate instance %L "
+                      "failed with status %l",
+                      &res->oi->block, res->created, h->status);
+    }
+
+    res->created = 0;
+
+    ngx_oc_settle(res, &res->winner);
+}
+
+
+/* the instance is known: reconcile its configuration, then publish */
+
+static void
+ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
+{
+    ngx_str_t           path, body;
+    ngx_oc_instance_t  *oi;
+
+    oi = res->oi;
+
+    if (oci->disabled) {
+        ngx_oc_failed(res, NGX_OC_DISABLED, NULL,
+                      "instance disabled in Open Connectors");
+        return;
+    }
+
+    if (oci->digest.len == NGX_OC_DIGEST_LEN
+        && ngx_memcmp(oci->digest.data, oi->digest, NGX_OC_DIGEST_LEN) == 0)
+    {
+        if (ngx_oc_publish(res, oci, oi->digest,
+                           oci->id == res->created ? "created" : "found")
+            == NGX_OK)
+        {
+            ngx_oc_finish(res);
+        }
+
+        return;
+    }
+
+    if (ngx_oc_body(res, 0, &body) != NGX_OK
+        || ngx_oc_instance_path(res, oci->id, &path) != NGX_OK
+        || ngx_oc_call(res, "PATCH", &path, &body, ngx_oc_update_done)
+           != NGX_OK)
+    {
+        ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+    }
+}
+
+
+static void
+ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
+{
+    ngx_str_t              err;
+    ngx_oc_api_instance_t  oci;
+
+    if (h->status != 200) {
+        /* the instance and its token are fine, its configuration is old */
+
+        if (ngx_oc_publish(res, &res->winner, NULL, "found") == NGX_OK) {
+            ngx_oc_failed(res, NGX_OC_READY, h, "PATCH /instances/{id}");
+        }
+
+        return;
+    }
+
+    if (ngx_oc_api_parse_instance(res->pool, &h->response, &oci, &err)
+        == NGX_OK
+        && oci.token.len)
+    {
+        res->winner.token = oci.token;
+    }
+
+    if (ngx_oc_publish(res, &res->winner, res->oi->digest, "updated")
+        == NGX_OK)
+    {
+        ngx_oc_finish(res);
+    }
+}
+
+
+/* NGX_ERROR: the resolution failed and is over */
+
+static ngx_int_t
+ngx_oc_publish(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci,
+    u_char *digest, const char *action)
+{
+    ngx_oc_instance_t  *oi;
+
+    oi = res->oi;
+
+    if (ngx_oc_api_valid_token(&oci->token) != NGX_OK) {
+        ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+                      "instance %L has no usable token", oci->id);
+        return NGX_ERROR;
+    }
+
+    if (res->stale.len == oci->token.len
+        && ngx_memcmp(res->stale.data, oci->token.data, oci->token.len) == 0)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": instance %L keeps its token "
+                      "after an upstream 401", &oi->block, oci->id);
+    }
+
+    ngx_oc_shm_publish(res->omcf, oi, oci->id, &oci->token, digest);
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "oc_instance \"%V\": %s instance %L \"%V\", token %*s...",
+                  &oi->block, action, oci->id, &oi->name,
+                  (size_t) ngx_min(oci->token.len, 4), oci->token.data);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_oc_failed(ngx_oc_resolver_t *res, ngx_uint_t state, ngx_oc_http_t *h,
+    const char *fmt, ...)
+{
+    u_char             *p, *last;
+    va_list             args;
+    ngx_str_t           error, message, request_id;
+    ngx_oc_instance_t  *oi;
+    u_char              buf[NGX_OC_ERROR_MAX];
+
+    oi = res->oi;
+
+    p = buf;
+    last = buf + sizeof(buf);
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(p, last, fmt, args);
+    va_end(args);
+
+    ngx_str_null(&request_id);
+
+    if (h) {
+        ngx_oc_api_parse_error(res->pool, &h->response, &message,
+                               &request_id);
+
+        p = ngx_slprintf(p, last, " answered %l", h->status);
+
+        if (message.len) {
+            p = ngx_slprintf(p, last, ": %V", &message);
+        }
+
+        if (h->status == 403) {
+            state = NGX_OC_DISABLED;
+        }
+    }
+
+    error.data = buf;
+    error.len = p - buf;
+
+    ngx_oc_shm_fail(res->omcf, oi, state, &error, &request_id);
+
+    if (request_id.len) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": %V (requestId: %V)",
+                      &oi->block, &error, &request_id);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": %V", &oi->block, &error);
+    }
+
+    ngx_oc_finish(res);
+}
+
+
+static void
+ngx_oc_finish(ngx_oc_resolver_t *res)
+{
+    ngx_oc_instance_t  *oi;
+
+    oi = res->oi;
+
+    if (oi->resolver != res) {
+        return;
+    }
+
+    oi->resolver = NULL;
+
+    /* the transfer is over: curl is done with the handle */
+
+    ngx_destroy_pool(res->pool);
+
+    ngx_oc_wake_waiters(oi);
+}
+
+
+static ngx_int_t
+ngx_oc_instance_path(ngx_oc_resolver_t *res, int64_t id, ngx_str_t *path)
+{
+    path->data = ngx_pnalloc(res->pool,
+                             sizeof("/instances/") - 1 + NGX_INT64_LEN);
+    if (path->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    path->len = ngx_sprintf(path->data, "/instances/%L", id) - path->data;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_oc_body(ngx_oc_resolver_t *res, ngx_uint_t create, ngx_str_t *body)
+{
+    ngx_oc_instance_t  *oi;
+
+    oi = res->oi;
+
+    return ngx_oc_api_instance_body(res->pool, &oi->element, &oi->name,
+                                    &oi->tags, &ngx_oc_auth_names[oi->auth],
+                                    &oi->config, oi->digest, create, body);
+}
+
+
+static void
+ngx_oc_tick_handler(ngx_event_t *ev)
+{
+    ngx_uint_t           i, waiting, full;
+    ngx_oc_instance_t   *oi, **oip;
+    ngx_oc_main_conf_t  *omcf;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    omcf = ev->data;
+    oip = omcf->instances.elts;
+    waiting = 0;
+
+    /* every NGX_OC_TICK: warm-up, reconcile, retries after back-off */
+
+    full = (ngx_msec_int_t) (ngx_current_msec - ngx_oc_next_tick) >= 0;
+
+    if (full) {
+        ngx_oc_next_tick = ngx_current_msec + NGX_OC_TICK;
+    }
+
+    for (i = 0; i < omcf->instances.nelts; i++) {
+        oi = oip[i];
+
+        if (!ngx_queue_empty(&oi->waiters)) {
+
+            /* requests wait on a resolution in another worker */
+
+            if (oi->rec->generation != oi->gen
+                || !ngx_oc_shm_lease_held(omcf, oi))
+            {
+                ngx_oc_wake_waiters(oi);
+            }
+
+            waiting = 1;
+            continue;
+        }
+
+        if (full && oi->resolver == NULL) {
+            (void) ngx_oc_resolve(omcf, oi);
+        }
+    }
+
+    ngx_add_timer(ev, waiting ? NGX_OC_POLL
+                              : ngx_oc_next_tick - ngx_current_msec);
+}
+
+
+/* requests started waiting in this worker: poll the record meanwhile */
+
+void
+ngx_oc_poll(void)
+{
+    if (ngx_oc_tick.log == NULL || ngx_exiting) {
+        return;
+    }
+
+    if (!ngx_oc_tick.timer_set
+        || ngx_oc_tick.timer.key > ngx_current_msec + NGX_OC_POLL)
+    {
+        ngx_add_timer(&ngx_oc_tick, NGX_OC_POLL);
+    }
 }

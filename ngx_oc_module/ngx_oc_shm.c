@@ -5,17 +5,554 @@
 
 
 #include "ngx_oc_module.h"
+#include <ngx_sha1.h>
 
 
-ngx_int_t
-ngx_oc_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+#define NGX_OC_BACKOFF_MIN      1000
+#define NGX_OC_BACKOFF_MAX      60000
+
+
+static ngx_oc_shrec_t *ngx_oc_shm_record(ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi);
+static void ngx_oc_shm_ident(ngx_oc_instance_t *oi);
+static ngx_uint_t ngx_oc_shm_due(ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec,
+    uint64_t now);
+static ngx_int_t ngx_oc_shm_copy(ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec);
+static ngx_uint_t ngx_oc_pid_alive(ngx_pid_t pid);
+
+
+uint64_t
+ngx_oc_now_ms(void)
 {
-    return NGX_OK;
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
 }
 
 
 size_t
 ngx_oc_shm_size_needed(ngx_uint_t ninstances)
 {
-    return 8 * ngx_pagesize + ninstances * sizeof(ngx_oc_shrec_t) * 2;
+    size_t  rec;
+
+    /* slab pool header and pages, the context, one page-sized slot each */
+
+    rec = ngx_align(sizeof(ngx_oc_shrec_t), ngx_pagesize);
+
+    return 8 * ngx_pagesize + ngx_align(sizeof(ngx_oc_shctx_t), ngx_pagesize)
+           + ninstances * rec;
+}
+
+
+ngx_int_t
+ngx_oc_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_oc_main_conf_t  *oomcf = data;
+
+    size_t               len;
+    ngx_uint_t           i;
+    ngx_oc_shctx_t      *sh;
+    ngx_slab_pool_t     *shpool;
+    ngx_oc_instance_t  **oip;
+    ngx_oc_main_conf_t  *omcf;
+
+    omcf = shm_zone->data;
+
+    if (oomcf) {
+        omcf->sh = oomcf->sh;
+        omcf->shpool = oomcf->shpool;
+
+    } else {
+        shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+        omcf->shpool = shpool;
+
+        if (shm_zone->shm.exists) {
+            omcf->sh = shpool->data;
+
+        } else {
+            sh = ngx_slab_alloc(shpool, sizeof(ngx_oc_shctx_t));
+            if (sh == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_queue_init(&sh->records);
+
+            shpool->data = sh;
+            omcf->sh = sh;
+
+            len = sizeof(" in oc_zone \"\"") + shm_zone->shm.name.len;
+
+            shpool->log_ctx = ngx_slab_alloc(shpool, len);
+            if (shpool->log_ctx == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_sprintf(shpool->log_ctx, " in oc_zone \"%V\"%Z",
+                        &shm_zone->shm.name);
+        }
+    }
+
+    oip = omcf->instances.elts;
+
+    for (i = 0; i < omcf->instances.nelts; i++) {
+        ngx_oc_shm_ident(oip[i]);
+
+        oip[i]->rec = ngx_oc_shm_record(omcf, oip[i]);
+
+        if (oip[i]->rec == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "oc_zone \"%V\" is too small for %ui instances, "
+                          "it needs at least %uz bytes",
+                          &shm_zone->shm.name, omcf->instances.nelts,
+                          ngx_oc_shm_size_needed(omcf->instances.nelts));
+            return NGX_ERROR;
+        }
+
+        ngx_queue_init(&oip[i]->waiters);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_oc_shrec_t *
+ngx_oc_shm_record(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
+{
+    ngx_queue_t     *q;
+    ngx_oc_shrec_t  *rec;
+
+    if (oi->block.len > NGX_OC_NAME_MAX) {
+        return NULL;
+    }
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    for (q = ngx_queue_head(&omcf->sh->records);
+         q != ngx_queue_sentinel(&omcf->sh->records);
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_oc_shrec_t, queue);
+
+        if (rec->block_len == oi->block.len
+            && ngx_memcmp(rec->block, oi->block.data, oi->block.len) == 0)
+        {
+            goto done;
+        }
+    }
+
+    rec = ngx_slab_calloc_locked(omcf->shpool, sizeof(ngx_oc_shrec_t));
+    if (rec == NULL) {
+        goto done;
+    }
+
+    ngx_memcpy(rec->block, oi->block.data, oi->block.len);
+    rec->block_len = oi->block.len;
+    rec->state = NGX_OC_ABSENT;
+    rec->generation = 1;
+
+    ngx_queue_insert_tail(&omcf->sh->records, &rec->queue);
+
+done:
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+    return rec;
+}
+
+
+static void
+ngx_oc_shm_ident(ngx_oc_instance_t *oi)
+{
+    u_char      hash[20];
+    ngx_sha1_t  sha1;
+
+    ngx_sha1_init(&sha1);
+    ngx_sha1_update(&sha1, oi->element.data, oi->element.len);
+    ngx_sha1_update(&sha1, "", 1);
+    ngx_sha1_update(&sha1, oi->name.data, oi->name.len);
+    ngx_sha1_final(hash, &sha1);
+
+    ngx_hex_dump(oi->ident, hash, sizeof(hash));
+}
+
+
+/* the hot path: one compare unless the record has moved */
+
+ngx_uint_t
+ngx_oc_shm_refresh(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
+{
+    ngx_oc_shrec_t  *rec;
+
+    rec = oi->rec;
+
+    if (rec->generation == oi->gen) {
+        return oi->state;
+    }
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    if (ngx_oc_shm_copy(omcf, oi, rec) != NGX_OK) {
+        oi->state = NGX_OC_ABSENT;
+    }
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+    return oi->state;
+}
+
+
+static ngx_int_t
+ngx_oc_shm_copy(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    ngx_oc_shrec_t *rec)
+{
+    u_char  *p;
+    size_t   len;
+
+    oi->gen = rec->generation;
+    oi->state = rec->state;
+    oi->id = rec->id;
+    oi->retry = rec->next_retry;
+
+    if (rec->state != NGX_OC_READY) {
+        return NGX_OK;
+    }
+
+    if (ngx_memcmp(rec->ident, oi->ident, NGX_OC_DIGEST_LEN) != 0) {
+        /* the token belongs to another element or name: not ours */
+        oi->state = NGX_OC_ABSENT;
+        return NGX_OK;
+    }
+
+    len = omcf->platform_auth.len + sizeof(", Element ") - 1 + rec->token_len;
+
+    if (len > oi->header_size) {
+        p = ngx_alloc(len, ngx_cycle->log);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (oi->header.data) {
+            ngx_explicit_memzero(oi->header.data, oi->header_size);
+            ngx_free(oi->header.data);
+        }
+
+        oi->header.data = p;
+        oi->header_size = len;
+    }
+
+    p = ngx_cpymem(oi->header.data, omcf->platform_auth.data,
+                   omcf->platform_auth.len);
+    p = ngx_cpymem(p, ", Element ", sizeof(", Element ") - 1);
+    p = ngx_cpymem(p, rec->token, rec->token_len);
+
+    oi->header.len = p - oi->header.data;
+
+    if (oi->id_text.data == NULL) {
+        oi->id_text.data = ngx_alloc(NGX_INT64_LEN, ngx_cycle->log);
+        if (oi->id_text.data == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    oi->id_text.len = ngx_sprintf(oi->id_text.data, "%L", oi->id)
+                      - oi->id_text.data;
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_oc_shm_due(ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec, uint64_t now)
+{
+    switch (rec->state) {
+
+    case NGX_OC_ABSENT:
+    case NGX_OC_STALE:
+        return 1;
+
+    case NGX_OC_READY:
+        if (ngx_memcmp(rec->ident, oi->ident, NGX_OC_DIGEST_LEN) == 0
+            && ngx_memcmp(rec->digest, oi->digest, NGX_OC_DIGEST_LEN) == 0)
+        {
+            return 0;
+        }
+
+        return now >= rec->next_retry;
+
+    default:
+        return now >= rec->next_retry;
+    }
+}
+
+
+/*
+ * single flight: NGX_OK when this worker now holds the lease and must
+ * resolve, NGX_BUSY when a live resolver holds it, NGX_DECLINED when
+ * nothing is due
+ */
+
+ngx_int_t
+ngx_oc_shm_try_lease(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    ngx_uint_t force)
+{
+    uint64_t         now;
+    ngx_int_t        rc;
+    ngx_oc_shrec_t  *rec;
+
+    rec = oi->rec;
+    now = ngx_oc_now_ms();
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    if (rec->lease_pid != 0
+        && (rec->lease_pid != ngx_pid || oi->resolver != NULL)
+        && now < rec->lease_until
+        && ngx_oc_pid_alive(rec->lease_pid))
+    {
+        rc = NGX_BUSY;
+        goto done;
+    }
+
+    if (!force && !ngx_oc_shm_due(oi, rec, now)) {
+        if (rec->lease_pid != 0) {
+            /* a resolver died after publishing, or its lease ran out */
+            rec->lease_pid = 0;
+        }
+
+        rc = NGX_DECLINED;
+        goto done;
+    }
+
+    if (rec->lease_pid != 0 && rec->lease_pid != ngx_pid) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": taking over the resolution "
+                      "from process %P", &oi->block, rec->lease_pid);
+    }
+
+    rec->lease_pid = ngx_pid;
+    rec->lease_until = now + 2 * omcf->api_timeout + 1000;
+
+    rc = NGX_OK;
+
+done:
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_oc_shm_renew_lease(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
+{
+    ngx_oc_shrec_t  *rec;
+
+    rec = oi->rec;
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    if (rec->lease_pid == ngx_pid) {
+        rec->lease_until = ngx_oc_now_ms() + 2 * omcf->api_timeout + 1000;
+    }
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+}
+
+
+ngx_uint_t
+ngx_oc_shm_lease_held(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
+{
+    ngx_uint_t       held;
+    ngx_oc_shrec_t  *rec;
+
+    rec = oi->rec;
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    held = rec->lease_pid != 0
+           && ngx_oc_now_ms() < rec->lease_until
+           && ngx_oc_pid_alive(rec->lease_pid);
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+    return held;
+}
+
+
+void
+ngx_oc_shm_publish(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    int64_t id, ngx_str_t *token, u_char *digest)
+{
+    ngx_oc_shrec_t  *rec;
+
+    rec = oi->rec;
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    if (rec->token_len != token->len
+        || ngx_memcmp(rec->token, token->data, token->len) != 0)
+    {
+        rec->token_time = ngx_time();
+    }
+
+    ngx_memcpy(rec->token, token->data, token->len);
+    rec->token_len = token->len;
+    rec->id = id;
+
+    ngx_memcpy(rec->ident, oi->ident, NGX_OC_DIGEST_LEN);
+
+    if (digest) {
+        ngx_memcpy(rec->digest, digest, NGX_OC_DIGEST_LEN);
+    }
+
+    rec->state = NGX_OC_READY;
+    rec->failures = 0;
+    rec->next_retry = 0;
+    rec->error_len = 0;
+    rec->request_id_len = 0;
+
+    if (rec->lease_pid == ngx_pid) {
+        rec->lease_pid = 0;
+    }
+
+    rec->generation++;
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+}
+
+
+/*
+ * a failed resolution: the state given, or NGX_OC_READY to keep a usable
+ * token (a failed reconcile); the next try after an exponential back-off
+ * with jitter
+ */
+
+void
+ngx_oc_shm_fail(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    ngx_uint_t state, ngx_str_t *error, ngx_str_t *request_id)
+{
+    uint64_t         delay;
+    ngx_oc_shrec_t  *rec;
+
+    rec = oi->rec;
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    if (state != NGX_OC_READY || rec->state != NGX_OC_READY) {
+        rec->state = state;
+    }
+
+    delay = (uint64_t) NGX_OC_BACKOFF_MIN << ngx_min(rec->failures, 6);
+    delay = ngx_min(delay, NGX_OC_BACKOFF_MAX);
+    delay = delay * 3 / 4 + (uint64_t) ngx_random() % (delay / 2 + 1);
+
+    rec->failures++;
+    rec->next_retry = ngx_oc_now_ms() + delay;
+
+    rec->error_time = ngx_time();
+    rec->error_len = ngx_min(error->len, NGX_OC_ERROR_MAX);
+    ngx_memcpy(rec->error, error->data, rec->error_len);
+
+    rec->request_id_len = 0;
+
+    if (request_id && request_id->len) {
+        rec->request_id_len = ngx_min(request_id->len, NGX_OC_REQID_MAX);
+        ngx_memcpy(rec->request_id, request_id->data, rec->request_id_len);
+    }
+
+    if (rec->lease_pid == ngx_pid) {
+        rec->lease_pid = 0;
+    }
+
+    rec->generation++;
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+}
+
+
+/* an upstream 401 with the token of generation "gen" */
+
+ngx_uint_t
+ngx_oc_shm_mark_stale(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    ngx_atomic_uint_t gen)
+{
+    ngx_uint_t       marked;
+    ngx_oc_shrec_t  *rec;
+
+    rec = oi->rec;
+    marked = 0;
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    if (rec->generation == gen && rec->state == NGX_OC_READY) {
+        rec->state = NGX_OC_STALE;
+        rec->generation++;
+        marked = 1;
+    }
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+    return marked;
+}
+
+
+void
+ngx_oc_shm_release(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
+{
+    ngx_oc_shrec_t  *rec;
+
+    rec = oi->rec;
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    if (rec->lease_pid == ngx_pid) {
+        rec->lease_pid = 0;
+        rec->generation++;
+    }
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+}
+
+
+/* the error text of the record, copied out for a log line or a response */
+
+void
+ngx_oc_shm_error(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    ngx_pool_t *pool, ngx_str_t *error, ngx_str_t *request_id)
+{
+    ngx_oc_shrec_t  *rec;
+
+    rec = oi->rec;
+
+    ngx_str_null(error);
+    ngx_str_null(request_id);
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    error->data = ngx_pnalloc(pool, rec->error_len + rec->request_id_len);
+
+    if (error->data != NULL) {
+        error->len = rec->error_len;
+        ngx_memcpy(error->data, rec->error, rec->error_len);
+
+        request_id->len = rec->request_id_len;
+        request_id->data = error->data + error->len;
+        ngx_memcpy(request_id->data, rec->request_id, rec->request_id_len);
+    }
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+}
+
+
+static ngx_uint_t
+ngx_oc_pid_alive(ngx_pid_t pid)
+{
+    if (pid == ngx_pid) {
+        return 1;
+    }
+
+    return kill(pid, 0) == 0 || ngx_errno != NGX_ESRCH;
 }

@@ -1,0 +1,76 @@
+package OCConf;
+
+# The nginx.conf most runtime tests share: one Pipedrive instance "pd"
+# (Open Connectors name "acme-crm") passed on /crm/ to the simulator's hub,
+# and a plain /ping location.
+
+use strict;
+use warnings;
+
+use Exporter qw(import);
+our @EXPORT = qw(oc_conf hub_token);
+
+# oc_conf(auth => .., config => {k => v}, extra => 'directives;',
+#         workers => N, http => 'directives;', api_url => url,
+#         port => 8081 (the %%PORT_n%% key nginx listens on))
+sub oc_conf {
+    my (%o) = @_;
+
+    my $auth = $o{auth} // 'emailPassword';
+    my %config = %{ $o{config} // { 'pipedrive.email' => 'ops@example.com',
+                                    'pipedrive.password' => 'pd-password' } };
+    my $config = join "\n        ",
+        map { "config $_ $config{$_};" } sort keys %config;
+    my $extra = $o{extra} // '';
+    my $http = $o{http} // '';
+    my $workers = $o{workers} // 1;
+    my $api = $o{api_url} // '%%OC_API_URL%%';
+    my $port = $o{port} // 8080;
+
+    return <<"EOF";
+%%LOAD_MODULE%%
+%%TEST_GLOBALS%%
+worker_processes $workers;
+events { worker_connections 1024; }
+
+http {
+    %%TEST_GLOBALS_HTTP%%
+
+    oc_api_url              $api;
+    oc_user_secret          %%OC_USER_SECRET%%;
+    oc_organization_secret  %%OC_ORG_SECRET%%;
+    $http
+
+    oc_instance pd {
+        element  pipedrive;
+        name     acme-crm;
+        auth     $auth;
+        $config
+        $extra
+    }
+
+    server {
+        listen  127.0.0.1:%%PORT_$port%%;
+
+        location /crm/ {
+            oc_pass     pd;
+            proxy_pass  %%OC_API_URL%%/hubs/crm/;
+        }
+
+        location = /ping {
+            return  200 "pong\\n";
+        }
+    }
+}
+EOF
+}
+
+# the token of the last hub call the simulator saw
+sub hub_token {
+    my ($sim) = @_;
+    my @hub = grep { $_->{endpoint} =~ m{^\w+ /hubs/} } @{ $sim->calls };
+    return undef unless @hub;
+    return ($hub[-1]{authorization} =~ /Element (\S+)$/)[0];
+}
+
+1;

@@ -1,0 +1,103 @@
+#!/usr/bin/perl
+
+# Reloads: an unchanged declaration costs no Open Connectors call and drops
+# no request; a changed configuration value costs exactly one update of the
+# same instance; the shared zone keeps the token across the reload.
+
+use strict;
+use warnings;
+
+use Test::More;
+use Time::HiRes qw(sleep time);
+use lib 't/lib';
+use OCTest;
+use OCConf;
+
+my $t = OCTest->new;
+my $sim = $t->sim;
+
+$t->write_conf(oc_conf(workers => 2));
+$t->run;
+
+like(http_get('/crm/contacts'), qr/ 200 /, 'warm');
+my ($inst) = @{ $sim->instances };
+sleep 0.2;
+$sim->reset;
+
+# requests flow from a child during the reload
+pipe(my $rd, my $wr) or die "pipe: $!";
+my $pid = fork // die "fork: $!";
+if ($pid == 0) {
+    close $rd;
+    my ($ok, $bad) = (0, 0);
+    my $end = time + 2.5;
+    while (time < $end) {
+        http_get('/crm/contacts') =~ /^HTTP\/1\.1 200 / ? $ok++ : $bad++;
+    }
+    print {$wr} "$ok $bad\n";
+    close $wr;
+    POSIX::_exit(0);
+}
+close $wr;
+
+sleep 0.5;
+$t->reload;
+
+my ($ok, $bad) = split ' ', scalar <$rd>;
+waitpid($pid, 0);
+
+cmp_ok($ok, '>', 10, "requests during the reload: $ok");
+is($bad, 0, 'unchanged reload: no failed request');
+
+my %c = %{ $sim->counts };
+delete $c{'GET /hubs/contacts'};
+is_deeply(\%c, {}, 'unchanged reload: no Open Connectors call');
+
+# a changed configuration value: one update, same instance
+$t->write_conf(oc_conf(workers => 2,
+                       config => { 'pipedrive.email' => 'ops@example.com',
+                                   'pipedrive.password' => 'new-pass' }));
+$sim->reset;
+$t->reload;
+
+my $deadline = time + 5;
+sleep 0.1 while $sim->count('PATCH /instances/{id}') == 0 && time < $deadline;
+
+like(http_get('/crm/contacts'), qr/ 200 /, 'changed: request ok');
+is($sim->count('PATCH /instances/{id}'), 1, 'changed: one update call');
+is($sim->count('POST /instances'), 0, 'changed: no new instance');
+is($sim->count('PUT /instances/{id}'), 0, 'changed: no PUT');
+
+my ($after) = @{ $sim->instances };
+is($after->{id}, $inst->{id}, 'changed: same instance');
+is($after->{configuration}{'pipedrive.password'}, 'new-pass',
+   'changed: new value applied');
+is(hub_token($sim), $inst->{token}, 'changed: same token used');
+
+for (1 .. 5) {
+    http_get('/crm/contacts');
+}
+is($sim->count('PATCH /instances/{id}'), 1, 'changed: still one update');
+
+# the digest of what was applied lives with the instance: a full restart
+# with the same declaration makes no write call
+$t->stop;
+$sim = $t->sim;
+$sim->seed_instance(name => 'acme-crm', auth => 'emailPassword',
+                    config => $after->{configuration},
+                    tags => $after->{tags});
+
+my $t2 = OCTest->new;
+$t2->{sims} = [$sim];
+$t2->write_conf(oc_conf(port => 8081, workers => 2,
+                        config => { 'pipedrive.email' => 'ops@example.com',
+                                    'pipedrive.password' => 'new-pass' }))
+   ->run;
+
+like(http_get('/crm/contacts', port => 8081), qr/ 200 /, 'restart: ok');
+is($sim->count('PATCH /instances/{id}'), 0, 'restart: no update call');
+is($sim->count('POST /instances'), 0, 'restart: no create call');
+
+$t2->stop;
+
+done_testing;
