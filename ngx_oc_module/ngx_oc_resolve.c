@@ -7,6 +7,7 @@
 #include "ngx_oc_module.h"
 #include "ngx_oc_api.h"
 #include "ngx_oc_curl.h"
+#include "ngx_oc_conf.h"
 
 
 #define NGX_OC_TICK             1000
@@ -55,13 +56,6 @@ static ngx_int_t ngx_oc_instance_path(ngx_oc_resolver_t *res, int64_t id,
 static ngx_int_t ngx_oc_body(ngx_oc_resolver_t *res, ngx_uint_t create,
     ngx_str_t *body);
 static void ngx_oc_tick_handler(ngx_event_t *ev);
-
-
-static ngx_str_t  ngx_oc_auth_names[] = {
-    ngx_string("emailPassword"),
-    ngx_string("accessToken"),
-    ngx_string("oauth2")
-};
 
 
 static ngx_event_t  ngx_oc_tick;
@@ -834,7 +828,7 @@ ngx_oc_body(ngx_oc_resolver_t *res, ngx_uint_t create, ngx_str_t *body)
     oi = res->oi;
 
     return ngx_oc_api_instance_body(res->pool, &oi->element, &oi->name,
-                                    &oi->tags, &ngx_oc_auth_names[oi->auth],
+                                    &oi->tags, ngx_oc_auth_name(oi->auth),
                                     &oi->config, oi->digest, create, body);
 }
 
