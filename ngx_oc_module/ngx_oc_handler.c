@@ -368,17 +368,23 @@ ngx_oc_refuse(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
 }
 
 
-/* an upstream 401 with the current token: the token is stale */
+/*
+ * an upstream 401 with the current token: the token is stale;
+ * an upstream 403: the instance may have been disabled
+ */
 
 static ngx_int_t
 ngx_oc_header_filter(ngx_http_request_t *r)
 {
+    ngx_uint_t           status;
     ngx_table_elt_t     *h;
     ngx_oc_instance_t   *oi;
     ngx_oc_loc_conf_t   *olcf;
     ngx_oc_main_conf_t  *omcf;
 
-    if (r->headers_out.status != NGX_HTTP_UNAUTHORIZED
+    status = r->headers_out.status;
+
+    if ((status != NGX_HTTP_UNAUTHORIZED && status != NGX_HTTP_FORBIDDEN)
         || r->upstream == NULL)
     {
         return ngx_oc_next_header_filter(r);
@@ -394,14 +400,27 @@ ngx_oc_header_filter(ngx_http_request_t *r)
 
     omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
 
-    if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY
-        && h->value.len == oi->header.len
-        && ngx_memcmp(h->value.data, oi->header.data, h->value.len) == 0
-        && ngx_oc_shm_mark_stale(omcf, oi, oi->gen))
+    if (ngx_oc_shm_refresh(omcf, oi) != NGX_OC_READY
+        || h->value.len != oi->header.len
+        || ngx_memcmp(h->value.data, oi->header.data, h->value.len) != 0)
     {
+        return ngx_oc_next_header_filter(r);
+    }
+
+    if (status == NGX_HTTP_UNAUTHORIZED) {
+        if (ngx_oc_shm_mark_stale(omcf, oi, oi->gen)) {
+            ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                          "oc_pass: upstream answered 401 with the token of "
+                          "instance %L, resolving \"%V\" again",
+                          oi->id, &oi->block);
+
+            (void) ngx_oc_resolve(omcf, oi);
+        }
+
+    } else if (ngx_oc_shm_check(omcf, oi, oi->gen)) {
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "oc_pass: upstream answered 401 with the token of "
-                      "instance %L, resolving \"%V\" again",
+                      "oc_pass: upstream answered 403 for instance %L, "
+                      "checking whether \"%V\" is disabled",
                       oi->id, &oi->block);
 
         (void) ngx_oc_resolve(omcf, oi);

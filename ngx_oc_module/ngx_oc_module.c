@@ -90,6 +90,20 @@ static ngx_command_t  ngx_oc_commands[] = {
       offsetof(ngx_oc_main_conf_t, wait_timeout),
       NULL },
 
+    { ngx_string("oc_api_retries"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_oc_main_conf_t, api_retries),
+      NULL },
+
+    { ngx_string("oc_recheck_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_oc_main_conf_t, recheck_interval),
+      NULL },
+
     { ngx_string("oc_api_max_body"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -173,6 +187,8 @@ ngx_oc_create_main_conf(ngx_conf_t *cf)
     omcf->api_timeout = NGX_CONF_UNSET_MSEC;
     omcf->wait_timeout = NGX_CONF_UNSET_MSEC;
     omcf->api_max_body = NGX_CONF_UNSET_SIZE;
+    omcf->api_retries = NGX_CONF_UNSET_UINT;
+    omcf->recheck_interval = NGX_CONF_UNSET_MSEC;
 
     return omcf;
 }
@@ -188,6 +204,8 @@ ngx_oc_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(omcf->api_timeout, 10000);
     ngx_conf_init_msec_value(omcf->wait_timeout, 30000);
     ngx_conf_init_size_value(omcf->api_max_body, 1024 * 1024);
+    ngx_conf_init_uint_value(omcf->api_retries, 3);
+    ngx_conf_init_msec_value(omcf->recheck_interval, 60000);
 
     if (omcf->user_secret.data == NULL || omcf->org_secret.data == NULL) {
         return NGX_CONF_OK;

@@ -64,6 +64,10 @@ typedef struct {
     uint64_t                    next_retry;     /* ms, wall clock */
     ngx_uint_t                  failures;
 
+    /* an upstream 403: ask Open Connectors whether it is disabled */
+    ngx_uint_t                  check;
+    uint64_t                    check_after;    /* ms, wall clock */
+
     int64_t                     id;
     time_t                      token_time;
     size_t                      token_len;
@@ -134,6 +138,8 @@ typedef struct {
 
     ngx_msec_t                  api_timeout;
     ngx_msec_t                  wait_timeout;
+    ngx_msec_t                  recheck_interval;
+    ngx_uint_t                  api_retries;
     size_t                      api_max_body;
 
     /* "User <u>, Organization <o>" */
@@ -161,7 +167,10 @@ uint64_t ngx_oc_now_ms(void);
 ngx_uint_t ngx_oc_shm_refresh(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
 ngx_int_t ngx_oc_shm_try_lease(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi, ngx_uint_t force);
-void ngx_oc_shm_renew_lease(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
+void ngx_oc_shm_renew_lease(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    ngx_msec_t extra);
+ngx_uint_t ngx_oc_shm_check(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    ngx_atomic_uint_t gen);
 ngx_uint_t ngx_oc_shm_lease_held(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi);
 void ngx_oc_shm_publish(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,

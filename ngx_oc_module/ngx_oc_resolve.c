@@ -13,6 +13,8 @@
 #define NGX_OC_TICK             1000
 #define NGX_OC_POLL             5
 #define NGX_OC_MAX_PAGES        1000
+#define NGX_OC_RETRY_MIN        250
+#define NGX_OC_RETRY_AFTER_MAX  60
 
 
 typedef void (*ngx_oc_step_pt)(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
@@ -24,6 +26,8 @@ struct ngx_oc_resolver_s {
     ngx_pool_t                 *pool;
     ngx_oc_http_t              *http;
     ngx_oc_step_pt              step;
+    ngx_uint_t                  attempt;
+    ngx_event_t                 retry;
 
     ngx_array_t                 matches;    /* of ngx_oc_api_instance_t */
     ngx_uint_t                  pages;
@@ -38,6 +42,9 @@ static ngx_int_t ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf,
 static ngx_int_t ngx_oc_call(ngx_oc_resolver_t *res, const char *method,
     ngx_str_t *path, ngx_str_t *body, ngx_oc_step_pt step);
 static void ngx_oc_call_done(ngx_oc_http_t *h);
+static ngx_uint_t ngx_oc_call_retry(ngx_oc_resolver_t *res,
+    ngx_oc_http_t *h);
+static void ngx_oc_retry_handler(ngx_event_t *ev);
 static ngx_int_t ngx_oc_list(ngx_oc_resolver_t *res, ngx_str_t *page);
 static void ngx_oc_list_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_lookup_done(ngx_oc_resolver_t *res);
@@ -124,6 +131,11 @@ ngx_oc_exit_process(ngx_cycle_t *cycle)
 
         oip[i]->resolver = NULL;
         ngx_oc_shm_release(omcf, oip[i]);
+
+        if (res->retry.timer_set) {
+            ngx_del_timer(&res->retry);
+        }
+
         ngx_destroy_pool(res->pool);
     }
 
@@ -190,25 +202,36 @@ ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
         goto failed;
     }
 
+    res->retry.handler = ngx_oc_retry_handler;
+    res->retry.data = res;
+    res->retry.log = ngx_cycle->log;
+    res->retry.cancelable = 1;
+
     oi->resolver = res;
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "oc resolve \"%V\" start", &oi->block);
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "oc_instance \"%V\": resolving", &oi->block);
 
     rec = oi->rec;
 
     /* the lease holder alone writes the record: no lock to read it */
 
-    if (rec->state == NGX_OC_STALE && rec->id > 0
+    /* a known instance whose token or state is in doubt: ask for it */
+
+    if ((rec->state == NGX_OC_STALE || rec->state == NGX_OC_DISABLED
+         || rec->check)
+        && rec->id > 0
         && ngx_memcmp(rec->ident, oi->ident, NGX_OC_DIGEST_LEN) == 0)
     {
-        res->stale.len = rec->token_len;
-        res->stale.data = ngx_pnalloc(pool, rec->token_len);
-        if (res->stale.data == NULL) {
-            goto failed;
-        }
+        if (rec->state == NGX_OC_STALE) {
+            res->stale.len = rec->token_len;
+            res->stale.data = ngx_pnalloc(pool, rec->token_len);
+            if (res->stale.data == NULL) {
+                goto failed;
+            }
 
-        ngx_memcpy(res->stale.data, rec->token, rec->token_len);
+            ngx_memcpy(res->stale.data, rec->token, rec->token_len);
+        }
 
         if (ngx_oc_instance_path(res, rec->id, &path) != NGX_OK
             || ngx_oc_call(res, "GET", &path, NULL, ngx_oc_get_done)
@@ -275,8 +298,9 @@ ngx_oc_call(ngx_oc_resolver_t *res, const char *method, ngx_str_t *path,
     }
 
     res->step = step;
+    res->attempt = 0;
 
-    ngx_oc_shm_renew_lease(omcf, res->oi);
+    ngx_oc_shm_renew_lease(omcf, res->oi, 0);
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "oc resolve \"%V\": %s %V",
@@ -295,6 +319,10 @@ ngx_oc_call_done(ngx_oc_http_t *h)
                    "oc resolve \"%V\": status %l, %uz bytes, curl %d",
                    &res->oi->block, h->status, h->response.len, h->result);
 
+    if (ngx_oc_call_retry(res, h)) {
+        return;
+    }
+
     if (h->result != CURLE_OK) {
         ngx_oc_failed(res, NGX_OC_FAILED, NULL,
                       "%s %s failed: %s",
@@ -303,7 +331,94 @@ ngx_oc_call_done(ngx_oc_http_t *h)
         return;
     }
 
+    if (h->status >= 200 && h->status < 300 && h->response.len
+        && (h->content_type.len < sizeof("application/json") - 1
+            || ngx_strncasecmp(h->content_type.data,
+                               (u_char *) "application/json",
+                               sizeof("application/json") - 1)
+               != 0))
+    {
+        ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+                      "%s %s answered %l with Content-Type \"%V\", "
+                      "not JSON",
+                      h->method, h->url.data + res->omcf->api_url.len,
+                      h->status, &h->content_type);
+        return;
+    }
+
     res->step(res, h);
+}
+
+
+/* transient failures are tried again after a jittered back-off */
+
+static ngx_uint_t
+ngx_oc_call_retry(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
+{
+    ngx_int_t   n;
+    ngx_msec_t  delay;
+
+    if (res->attempt >= res->omcf->api_retries) {
+        return 0;
+    }
+
+    if (h->result == CURLE_OK) {
+        if (h->status < 500 && h->status != 429) {
+            return 0;
+        }
+
+    } else if (h->too_big) {
+        return 0;
+    }
+
+    n = ngx_atoi(h->retry_after.data, h->retry_after.len);
+
+    if (n != NGX_ERROR) {
+        delay = (ngx_msec_t) ngx_min(n, NGX_OC_RETRY_AFTER_MAX) * 1000;
+
+    } else {
+        delay = NGX_OC_RETRY_MIN << ngx_min(res->attempt, 5);
+        delay = delay * 3 / 4 + ngx_random() % (delay / 2 + 1);
+    }
+
+    res->attempt++;
+
+    if (h->result == CURLE_OK) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": %s %s answered %l, "
+                      "retrying in %M ms (%ui of %ui)",
+                      &res->oi->block, h->method,
+                      h->url.data + res->omcf->api_url.len, h->status,
+                      delay, res->attempt, res->omcf->api_retries);
+
+    } else {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": %s %s failed: %s, "
+                      "retrying in %M ms (%ui of %ui)",
+                      &res->oi->block, h->method,
+                      h->url.data + res->omcf->api_url.len, h->error,
+                      delay, res->attempt, res->omcf->api_retries);
+    }
+
+    ngx_oc_shm_renew_lease(res->omcf, res->oi, delay);
+    ngx_add_timer(&res->retry, delay);
+
+    return 1;
+}
+
+
+static void
+ngx_oc_retry_handler(ngx_event_t *ev)
+{
+    ngx_oc_resolver_t  *res = ev->data;
+
+    ngx_oc_shm_renew_lease(res->omcf, res->oi, 0);
+
+    if (ngx_oc_http_start(res->http) != NGX_OK) {
+        ngx_oc_failed(res, NGX_OC_FAILED, NULL, "%s %s could not start",
+                      res->http->method,
+                      res->http->url.data + res->omcf->api_url.len);
+    }
 }
 
 
@@ -796,6 +911,10 @@ ngx_oc_finish(ngx_oc_resolver_t *res)
     }
 
     oi->resolver = NULL;
+
+    if (res->retry.timer_set) {
+        ngx_del_timer(&res->retry);
+    }
 
     /* the transfer is over: curl is done with the handle */
 

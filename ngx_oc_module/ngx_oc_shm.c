@@ -10,6 +10,7 @@
 
 #define NGX_OC_BACKOFF_MIN      1000
 #define NGX_OC_BACKOFF_MAX      60000
+#define NGX_OC_CHECK_PAUSE      10000
 
 
 static ngx_oc_shrec_t *ngx_oc_shm_record(ngx_oc_main_conf_t *omcf,
@@ -274,6 +275,10 @@ ngx_oc_shm_due(ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec, uint64_t now)
         return 1;
 
     case NGX_OC_READY:
+        if (rec->check) {
+            return 1;
+        }
+
         if (ngx_memcmp(rec->ident, oi->ident, NGX_OC_DIGEST_LEN) == 0
             && ngx_memcmp(rec->digest, oi->digest, NGX_OC_DIGEST_LEN) == 0)
         {
@@ -346,7 +351,8 @@ done:
 
 
 void
-ngx_oc_shm_renew_lease(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
+ngx_oc_shm_renew_lease(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    ngx_msec_t extra)
 {
     ngx_oc_shrec_t  *rec;
 
@@ -355,7 +361,8 @@ ngx_oc_shm_renew_lease(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
     ngx_shmtx_lock(&omcf->shpool->mutex);
 
     if (rec->lease_pid == ngx_pid) {
-        rec->lease_until = ngx_oc_now_ms() + 2 * omcf->api_timeout + 1000;
+        rec->lease_until = ngx_oc_now_ms() + 2 * omcf->api_timeout + 1000
+                           + extra;
     }
 
     ngx_shmtx_unlock(&omcf->shpool->mutex);
@@ -408,6 +415,11 @@ ngx_oc_shm_publish(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
         ngx_memcpy(rec->digest, digest, NGX_OC_DIGEST_LEN);
     }
 
+    if (rec->check) {
+        rec->check = 0;
+        rec->check_after = ngx_oc_now_ms() + NGX_OC_CHECK_PAUSE;
+    }
+
     rec->state = NGX_OC_READY;
     rec->failures = 0;
     rec->next_retry = 0;
@@ -441,13 +453,23 @@ ngx_oc_shm_fail(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 
     ngx_shmtx_lock(&omcf->shpool->mutex);
 
-    if (state != NGX_OC_READY || rec->state != NGX_OC_READY) {
+    if (state != NGX_OC_READY) {
         rec->state = state;
+
+    } else if (rec->state != NGX_OC_READY) {
+        rec->state = NGX_OC_FAILED;
     }
 
-    delay = (uint64_t) NGX_OC_BACKOFF_MIN << ngx_min(rec->failures, 6);
-    delay = ngx_min(delay, NGX_OC_BACKOFF_MAX);
-    delay = delay * 3 / 4 + (uint64_t) ngx_random() % (delay / 2 + 1);
+    rec->check = 0;
+
+    if (state == NGX_OC_DISABLED) {
+        delay = omcf->recheck_interval;
+
+    } else {
+        delay = (uint64_t) NGX_OC_BACKOFF_MIN << ngx_min(rec->failures, 6);
+        delay = ngx_min(delay, NGX_OC_BACKOFF_MAX);
+        delay = delay * 3 / 4 + (uint64_t) ngx_random() % (delay / 2 + 1);
+    }
 
     rec->failures++;
     rec->next_retry = ngx_oc_now_ms() + delay;
@@ -490,6 +512,33 @@ ngx_oc_shm_mark_stale(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     if (rec->generation == gen && rec->state == NGX_OC_READY) {
         rec->state = NGX_OC_STALE;
         rec->generation++;
+        marked = 1;
+    }
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+    return marked;
+}
+
+
+/* an upstream 403 with the token of generation "gen" */
+
+ngx_uint_t
+ngx_oc_shm_check(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    ngx_atomic_uint_t gen)
+{
+    ngx_uint_t       marked;
+    ngx_oc_shrec_t  *rec;
+
+    rec = oi->rec;
+    marked = 0;
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    if (rec->generation == gen && rec->state == NGX_OC_READY
+        && !rec->check && ngx_oc_now_ms() >= rec->check_after)
+    {
+        rec->check = 1;
         marked = 1;
     }
 

@@ -21,7 +21,8 @@ use OCConf;
     my $sim = $t->sim;
     $sim->fault(endpoint => 'GET /instances', count => 1, delay => 3);
 
-    $t->write_conf(oc_conf(http => 'oc_api_timeout 1s;'))->run;
+    $t->write_conf(oc_conf(http => "oc_api_timeout 1s;\n"
+                                   . "oc_api_retries 0;"))->run;
 
     my $start = time;
     my $r = http_get('/crm/contacts');
@@ -60,7 +61,7 @@ use OCConf;
     $t->write_conf(oc_conf())->run;
 
     my $r = http_get('/crm/contacts');
-    like($r, qr/^HTTP\/1\.1 503 /, '400: 503 to the client');
+    like($r, qr/^HTTP\/1\.1 503 /, '400: 503 to the client, no retry');
     like(http_header($r, 'Retry-After'), qr/^[1-9]\d*$/, '400: Retry-After');
     like(http_body($r), qr/pipedrive\.email, pipedrive\.password/,
          '400: reason in the body');
@@ -82,7 +83,8 @@ use OCConf;
     my $t = OCTest->new;
     my $port = OCTest::port(8089);
     $t->write_conf(oc_conf(api_url => "http://127.0.0.1:$port/elements/api-v2",
-                           http => 'oc_api_timeout 2s;'))->run;
+                           http => "oc_api_timeout 2s;\n"
+                                   . "oc_api_retries 0;"))->run;
 
     my $start = time;
     my $r = http_get('/crm/contacts');
