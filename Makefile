@@ -76,7 +76,7 @@ run: $(MODULE)
 	@t/run-demo
 
 test: $(MODULE)
-	prove $(PROVE_FLAGS) -r t/
+	prove -I t/lib $(PROVE_FLAGS) -r t/
 
 clean:
 	rm -rf $(BUILD)
