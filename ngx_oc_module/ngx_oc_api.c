@@ -112,7 +112,7 @@ ngx_oc_api_parse_error(ngx_pool_t *pool, ngx_str_t *body, ngx_str_t *message,
 ngx_int_t
 ngx_oc_api_instance_body(ngx_pool_t *pool, ngx_str_t *element,
     ngx_str_t *name, ngx_array_t *tags, ngx_str_t *auth, ngx_array_t *config,
-    u_char *digest, ngx_uint_t create, ngx_str_t *out)
+    u_char *digest, ngx_str_t *code, ngx_uint_t create, ngx_str_t *out)
 {
     char                *text, *key;
     cJSON               *json, *obj, *arr;
@@ -193,6 +193,17 @@ ngx_oc_api_instance_body(ngx_pool_t *pool, ngx_str_t *element,
         goto failed;
     }
 
+    /* the OAuth2 grant code, exchanged by Open Connectors for tokens */
+
+    if (code) {
+        obj = cJSON_AddObjectToObject(json, "providerData");
+        if (obj == NULL
+            || ngx_oc_api_add(pool, obj, "code", code) != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
     text = cJSON_PrintUnformatted(json);
     if (text == NULL) {
         goto failed;
@@ -218,6 +229,58 @@ failed:
     cJSON_Delete(json);
 
     return NGX_ERROR;
+}
+
+
+ngx_int_t
+ngx_oc_api_parse_oauth_url(ngx_pool_t *pool, ngx_str_t *body, ngx_str_t *url,
+    ngx_str_t *err)
+{
+    u_char     *p, *last;
+    cJSON      *json;
+    ngx_int_t   rc;
+
+    json = ngx_oc_api_parse(body, err);
+    if (json == NULL) {
+        return NGX_DECLINED;
+    }
+
+    rc = NGX_DECLINED;
+    ngx_str_set(err, "no \"oauthUrl\" in the answer");
+
+    if (cJSON_IsObject(json)) {
+        rc = ngx_oc_api_string(pool,
+                               cJSON_GetObjectItemCaseSensitive(json,
+                                                                "oauthUrl"),
+                               url);
+    }
+
+    cJSON_Delete(json);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* it becomes a Location header: an absolute http(s) URL, one line */
+
+    if (!(url->len > 8 && ngx_strncmp(url->data, "https://", 8) == 0)
+        && !(url->len > 7 && ngx_strncmp(url->data, "http://", 7) == 0))
+    {
+        ngx_str_set(err, "\"oauthUrl\" is not an http(s) URL");
+        return NGX_DECLINED;
+    }
+
+    last = url->data + url->len;
+
+    for (p = url->data; p < last; p++) {
+        if (*p <= ' ' || *p == 0x7f) {
+            ngx_str_set(err, "\"oauthUrl\" contains a space or a control "
+                        "character");
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
 }
 
 

@@ -30,7 +30,9 @@ void ngx_oc_api_parse_error(ngx_pool_t *pool, ngx_str_t *body,
     ngx_str_t *message, ngx_str_t *request_id);
 ngx_int_t ngx_oc_api_instance_body(ngx_pool_t *pool, ngx_str_t *element,
     ngx_str_t *name, ngx_array_t *tags, ngx_str_t *auth, ngx_array_t *config,
-    u_char *digest, ngx_uint_t create, ngx_str_t *out);
+    u_char *digest, ngx_str_t *code, ngx_uint_t create, ngx_str_t *out);
+ngx_int_t ngx_oc_api_parse_oauth_url(ngx_pool_t *pool, ngx_str_t *body,
+    ngx_str_t *url, ngx_str_t *err);
 ngx_int_t ngx_oc_api_valid_token(ngx_str_t *token);
 
 

@@ -262,7 +262,7 @@ ngx_oc_refuse(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
     uint64_t          now;
     ngx_int_t         rc;
     ngx_buf_t        *b;
-    ngx_str_t         reason, error, request_id;
+    ngx_str_t         reason, error, request_id, authorize;
     ngx_chain_t       out;
     ngx_table_elt_t  *h;
 
@@ -324,11 +324,21 @@ ngx_oc_refuse(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
 
     h->value.len = ngx_sprintf(h->value.data, "%T", retry) - h->value.data;
 
+    /* for the operator: where to give consent */
+
+    ngx_str_null(&authorize);
+
+    if (oi->state == NGX_OC_UNAUTHORIZED && !timedout) {
+        authorize = oi->oauth_start;
+    }
+
     len = sizeof("{\"error\":\"instance unavailable\",\"instance\":\"\","
-                 "\"reason\":\"\"}\n") - 1
+                 "\"reason\":\"\",\"authorize\":\"\"}\n") - 1
           + oi->block.len + ngx_escape_json(NULL, oi->block.data,
                                             oi->block.len)
-          + reason.len + ngx_escape_json(NULL, reason.data, reason.len);
+          + reason.len + ngx_escape_json(NULL, reason.data, reason.len)
+          + authorize.len + ngx_escape_json(NULL, authorize.data,
+                                            authorize.len);
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -342,6 +352,13 @@ ngx_oc_refuse(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
     p = (u_char *) ngx_escape_json(p, oi->block.data, oi->block.len);
     p = ngx_cpymem(p, "\",\"reason\":\"", sizeof("\",\"reason\":\"") - 1);
     p = (u_char *) ngx_escape_json(p, reason.data, reason.len);
+
+    if (authorize.len) {
+        p = ngx_cpymem(p, "\",\"authorize\":\"",
+                       sizeof("\",\"authorize\":\"") - 1);
+        p = (u_char *) ngx_escape_json(p, authorize.data, authorize.len);
+    }
+
     b->last = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
 
     b->last_buf = (r == r->main) ? 1 : 0;

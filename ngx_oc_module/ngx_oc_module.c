@@ -104,6 +104,13 @@ static ngx_command_t  ngx_oc_commands[] = {
       offsetof(ngx_oc_main_conf_t, recheck_interval),
       NULL },
 
+    { ngx_string("oc_oauth_state_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_oc_main_conf_t, oauth_state_timeout),
+      NULL },
+
     { ngx_string("oc_api_max_body"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -114,6 +121,20 @@ static ngx_command_t  ngx_oc_commands[] = {
     { ngx_string("oc_pass"),
       NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_oc_pass,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("oc_oauth_start"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_oc_oauth_start,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("oc_oauth_callback"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_oc_oauth_callback,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -189,6 +210,7 @@ ngx_oc_create_main_conf(ngx_conf_t *cf)
     omcf->api_max_body = NGX_CONF_UNSET_SIZE;
     omcf->api_retries = NGX_CONF_UNSET_UINT;
     omcf->recheck_interval = NGX_CONF_UNSET_MSEC;
+    omcf->oauth_state_timeout = NGX_CONF_UNSET_MSEC;
 
     return omcf;
 }
@@ -206,6 +228,7 @@ ngx_oc_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(omcf->api_max_body, 1024 * 1024);
     ngx_conf_init_uint_value(omcf->api_retries, 3);
     ngx_conf_init_msec_value(omcf->recheck_interval, 60000);
+    ngx_conf_init_msec_value(omcf->oauth_state_timeout, 600000);
 
     if (omcf->user_secret.data == NULL || omcf->org_secret.data == NULL) {
         return NGX_CONF_OK;
@@ -458,6 +481,15 @@ ngx_oc_postconfiguration(ngx_conf_t *cf)
 
         for (i = 0; i < omcf->instances.nelts; i++) {
             ngx_oc_instance_digest(oip[i], oip[i]->digest);
+
+            if (oip[i]->oauth_used && oip[i]->auth != NGX_OC_AUTH_OAUTH2) {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "oc_oauth_start and oc_oauth_callback need "
+                              "an oc_instance with \"auth oauth2\", "
+                              "\"%V\" in %s:%ui is not one",
+                              &oip[i]->block, oip[i]->file, oip[i]->line);
+                return NGX_ERROR;
+            }
         }
 
         if (ngx_oc_zone_init(cf, omcf) != NGX_OK) {

@@ -25,6 +25,9 @@
 
 #define NGX_OC_DIGEST_TAG           "ngx-oc-digest:"
 
+#define NGX_OC_OAUTH_STATES         8
+#define NGX_OC_OAUTH_STATE_LEN      32      /* 128 bits, hex */
+
 #define NGX_OC_DEFAULT_ZONE         "oc"
 #define NGX_OC_DEFAULT_ZONE_SIZE    (256 * 1024)
 
@@ -46,6 +49,12 @@ typedef struct {
     ngx_str_t                   key;
     ngx_str_t                   value;      /* secret already resolved */
 } ngx_oc_config_kv_t;
+
+
+typedef struct {
+    u_char                      state[NGX_OC_OAUTH_STATE_LEN];
+    uint64_t                    expires;        /* ms, wall clock */
+} ngx_oc_oauth_state_t;
 
 
 /* one record per declared instance, in the shared zone */
@@ -84,6 +93,9 @@ typedef struct {
     u_char                      error[NGX_OC_ERROR_MAX];
     size_t                      request_id_len;
     u_char                      request_id[NGX_OC_REQID_MAX];
+
+    /* OAuth2 consent flows under way */
+    ngx_oc_oauth_state_t        oauth[NGX_OC_OAUTH_STATES];
 } ngx_oc_shrec_t;
 
 
@@ -104,6 +116,9 @@ struct ngx_oc_instance_s {
 
     u_char                     *file;
     ngx_uint_t                  line;
+
+    ngx_str_t                   oauth_start;    /* its location, for 503s */
+    ngx_uint_t                  oauth_used;
 
     u_char                      digest[NGX_OC_DIGEST_LEN];
     u_char                      ident[NGX_OC_DIGEST_LEN];
@@ -139,6 +154,7 @@ typedef struct {
     ngx_msec_t                  api_timeout;
     ngx_msec_t                  wait_timeout;
     ngx_msec_t                  recheck_interval;
+    ngx_msec_t                  oauth_state_timeout;
     ngx_uint_t                  api_retries;
     size_t                      api_max_body;
 
@@ -149,6 +165,7 @@ typedef struct {
 
 typedef struct {
     ngx_oc_instance_t          *instance;
+    ngx_oc_instance_t          *oauth;      /* oc_oauth_start/_callback */
 } ngx_oc_loc_conf_t;
 
 
@@ -182,12 +199,24 @@ ngx_uint_t ngx_oc_shm_mark_stale(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi
 void ngx_oc_shm_release(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
 void ngx_oc_shm_error(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     ngx_pool_t *pool, ngx_str_t *error, ngx_str_t *request_id);
+void ngx_oc_shm_state_add(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    u_char *state);
+ngx_int_t ngx_oc_shm_state_take(ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi, ngx_str_t *state);
 
 /* ngx_oc_resolve.c */
 ngx_int_t ngx_oc_init_process(ngx_cycle_t *cycle);
 void ngx_oc_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_oc_resolve(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
 void ngx_oc_poll(void);
+ngx_int_t ngx_oc_resolve_code(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    ngx_str_t *code, ngx_http_request_t *r, ngx_oc_resolver_t **resp);
+void ngx_oc_resolve_detach(ngx_oc_resolver_t *res);
+
+/* ngx_oc_oauth.c */
+char *ngx_oc_oauth_start(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_oc_oauth_callback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+void ngx_oc_oauth_done(ngx_http_request_t *r);
 void ngx_oc_instance_digest(ngx_oc_instance_t *oi, u_char *digest);
 
 

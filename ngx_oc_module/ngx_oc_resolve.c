@@ -34,11 +34,16 @@ struct ngx_oc_resolver_s {
     int64_t                     created;
     ngx_str_t                   stale;      /* token that got a 401 */
     ngx_oc_api_instance_t       winner;
+
+    /* an OAuth2 grant code from oc_oauth_callback, and its request */
+    ngx_str_t                   code;
+    ngx_http_request_t         *request;
 };
 
 
-static ngx_int_t ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf,
-    ngx_oc_instance_t *oi);
+static ngx_oc_resolver_t *ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi, ngx_str_t *code);
+static void ngx_oc_resolve_abort(ngx_oc_instance_t *oi);
 static ngx_int_t ngx_oc_call(ngx_oc_resolver_t *res, const char *method,
     ngx_str_t *path, ngx_str_t *body, ngx_oc_step_pt step);
 static void ngx_oc_call_done(ngx_oc_http_t *h);
@@ -158,7 +163,7 @@ ngx_oc_resolve(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
     switch (ngx_oc_shm_try_lease(omcf, oi, 0)) {
 
     case NGX_OK:
-        return ngx_oc_resolve_start(omcf, oi);
+        return ngx_oc_resolve_start(omcf, oi, NULL) ? NGX_OK : NGX_DECLINED;
 
     case NGX_BUSY:
         return NGX_OK;
@@ -169,13 +174,89 @@ ngx_oc_resolve(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
 }
 
 
-static ngx_int_t
-ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
+/*
+ * an OAuth2 grant code to exchange: it takes over from any resolution of
+ * the instance in this worker; NGX_BUSY while another worker resolves
+ */
+
+ngx_int_t
+ngx_oc_resolve_code(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    ngx_str_t *code, ngx_http_request_t *r, ngx_oc_resolver_t **resp)
+{
+    ngx_oc_resolver_t  *res;
+
+    ngx_oc_resolve_abort(oi);
+
+    switch (ngx_oc_shm_try_lease(omcf, oi, 1)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_BUSY:
+        return NGX_BUSY;
+
+    default:
+        return NGX_ERROR;
+    }
+
+    res = ngx_oc_resolve_start(omcf, oi, code);
+    if (res == NULL) {
+        return NGX_ERROR;
+    }
+
+    res->request = r;
+    *resp = res;
+
+    return NGX_OK;
+}
+
+
+/* the request that waits for the exchange went away */
+
+void
+ngx_oc_resolve_detach(ngx_oc_resolver_t *res)
+{
+    res->request = NULL;
+}
+
+
+static void
+ngx_oc_resolve_abort(ngx_oc_instance_t *oi)
+{
+    ngx_oc_resolver_t   *res;
+    ngx_http_request_t  *r;
+
+    res = oi->resolver;
+
+    if (res == NULL) {
+        return;
+    }
+
+    oi->resolver = NULL;
+    r = res->request;
+
+    if (res->retry.timer_set) {
+        ngx_del_timer(&res->retry);
+    }
+
+    ngx_destroy_pool(res->pool);
+
+    if (r) {
+        ngx_oc_oauth_done(r);
+    }
+}
+
+
+static ngx_oc_resolver_t *
+ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    ngx_str_t *code)
 {
     ngx_str_t           path;
     ngx_pool_t         *pool;
     ngx_oc_shrec_t     *rec;
     ngx_oc_resolver_t  *res;
+
+    res = NULL;
 
     pool = ngx_create_pool(4096, ngx_cycle->log);
     if (pool == NULL) {
@@ -190,6 +271,15 @@ ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
     res->omcf = omcf;
     res->oi = oi;
     res->pool = pool;
+
+    if (code) {
+        res->code.data = ngx_pstrdup(pool, code);
+        if (res->code.data == NULL) {
+            goto failed;
+        }
+
+        res->code.len = code->len;
+    }
 
     if (ngx_array_init(&res->matches, pool, 4, sizeof(ngx_oc_api_instance_t))
         != NGX_OK)
@@ -218,8 +308,9 @@ ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
 
     /* a known instance whose token or state is in doubt: ask for it */
 
-    if ((rec->state == NGX_OC_STALE || rec->state == NGX_OC_DISABLED
-         || rec->check)
+    if (code == NULL
+        && (rec->state == NGX_OC_STALE || rec->state == NGX_OC_DISABLED
+            || rec->check)
         && rec->id > 0
         && ngx_memcmp(rec->ident, oi->ident, NGX_OC_DIGEST_LEN) == 0)
     {
@@ -240,14 +331,14 @@ ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
             goto failed;
         }
 
-        return NGX_OK;
+        return res;
     }
 
     if (ngx_oc_list(res, NULL) != NGX_OK) {
         goto failed;
     }
 
-    return NGX_OK;
+    return res;
 
 failed:
 
@@ -259,7 +350,7 @@ failed:
 
     ngx_oc_shm_release(omcf, oi);
 
-    return NGX_DECLINED;
+    return NULL;
 }
 
 
@@ -575,7 +666,9 @@ ngx_oc_lookup_done(ngx_oc_resolver_t *res)
             return;
         }
 
-        if (oi->auth == NGX_OC_AUTH_OAUTH2) {
+        /* oauth2 instances are only created with a person's consent */
+
+        if (oi->auth == NGX_OC_AUTH_OAUTH2 && res->code.len == 0) {
             ngx_oc_failed(res, NGX_OC_UNAUTHORIZED, NULL,
                           "authorization required");
             return;
@@ -680,6 +773,22 @@ ngx_oc_get_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 
     res->winner = oci;
 
+    if (res->oi->auth == NGX_OC_AUTH_OAUTH2
+        && res->stale.len == oci.token.len
+        && ngx_memcmp(res->stale.data, oci.token.data, oci.token.len) == 0)
+    {
+        /*
+         * Open Connectors keeps one OAuth token per Pipedrive company,
+         * user and app: another instance may have been authorized
+         */
+
+        ngx_oc_failed(res, NGX_OC_UNAUTHORIZED, NULL,
+                      "the upstream rejected the token of instance %L: "
+                      "re-authorization needed (was another instance "
+                      "authorized for the same Pipedrive app?)", oci.id);
+        return;
+    }
+
     ngx_oc_settle(res, &oci);
 }
 
@@ -755,7 +864,10 @@ ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
         return;
     }
 
-    if (oci->digest.len == NGX_OC_DIGEST_LEN
+    /* a grant code re-authorizes an instance that this did not create */
+
+    if ((res->code.len == 0 || oci->id == res->created)
+        && oci->digest.len == NGX_OC_DIGEST_LEN
         && ngx_memcmp(oci->digest.data, oi->digest, NGX_OC_DIGEST_LEN) == 0)
     {
         if (ngx_oc_publish(res, oci, oi->digest,
@@ -784,6 +896,12 @@ ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
     ngx_str_t              err;
     ngx_oc_api_instance_t  oci;
 
+    if (h->status != 200 && res->code.len) {
+        ngx_oc_failed(res, NGX_OC_UNAUTHORIZED, h,
+                      "re-authorizing with PATCH /instances/{id}");
+        return;
+    }
+
     if (h->status != 200) {
         /* the instance and its token are fine, its configuration is old */
 
@@ -801,7 +919,8 @@ ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
         res->winner.token = oci.token;
     }
 
-    if (ngx_oc_publish(res, &res->winner, res->oi->digest, "updated")
+    if (ngx_oc_publish(res, &res->winner, res->oi->digest,
+                       res->code.len ? "re-authorized" : "updated")
         == NGX_OK)
     {
         ngx_oc_finish(res);
@@ -902,7 +1021,8 @@ ngx_oc_failed(ngx_oc_resolver_t *res, ngx_uint_t state, ngx_oc_http_t *h,
 static void
 ngx_oc_finish(ngx_oc_resolver_t *res)
 {
-    ngx_oc_instance_t  *oi;
+    ngx_oc_instance_t   *oi;
+    ngx_http_request_t  *r;
 
     oi = res->oi;
 
@@ -911,6 +1031,7 @@ ngx_oc_finish(ngx_oc_resolver_t *res)
     }
 
     oi->resolver = NULL;
+    r = res->request;
 
     if (res->retry.timer_set) {
         ngx_del_timer(&res->retry);
@@ -921,6 +1042,10 @@ ngx_oc_finish(ngx_oc_resolver_t *res)
     ngx_destroy_pool(res->pool);
 
     ngx_oc_wake_waiters(oi);
+
+    if (r) {
+        ngx_oc_oauth_done(r);
+    }
 }
 
 
@@ -948,7 +1073,9 @@ ngx_oc_body(ngx_oc_resolver_t *res, ngx_uint_t create, ngx_str_t *body)
 
     return ngx_oc_api_instance_body(res->pool, &oi->element, &oi->name,
                                     &oi->tags, ngx_oc_auth_name(oi->auth),
-                                    &oi->config, oi->digest, create, body);
+                                    &oi->config, oi->digest,
+                                    res->code.len ? &res->code : NULL,
+                                    create, body);
 }
 
 

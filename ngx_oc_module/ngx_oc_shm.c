@@ -462,7 +462,11 @@ ngx_oc_shm_fail(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 
     rec->check = 0;
 
-    if (state == NGX_OC_DISABLED) {
+    if (state == NGX_OC_UNAUTHORIZED && oi->auth == NGX_OC_AUTH_OAUTH2) {
+        /* only a person's consent helps: wait for the callback */
+        delay = (uint64_t) 365 * 86400 * 1000;
+
+    } else if (state == NGX_OC_DISABLED) {
         delay = omcf->recheck_interval;
 
     } else {
@@ -593,6 +597,88 @@ ngx_oc_shm_error(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     }
 
     ngx_shmtx_unlock(&omcf->shpool->mutex);
+}
+
+
+/* an OAuth2 state: kept a while, the oldest gives way when all are used */
+
+void
+ngx_oc_shm_state_add(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    u_char *state)
+{
+    uint64_t               now;
+    ngx_uint_t             i;
+    ngx_oc_oauth_state_t  *st, *slot;
+
+    st = oi->rec->oauth;
+    now = ngx_oc_now_ms();
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    slot = &st[0];
+
+    for (i = 0; i < NGX_OC_OAUTH_STATES; i++) {
+        if (st[i].expires <= now) {
+            slot = &st[i];
+            break;
+        }
+
+        if (st[i].expires < slot->expires) {
+            slot = &st[i];
+        }
+    }
+
+    ngx_memcpy(slot->state, state, NGX_OC_OAUTH_STATE_LEN);
+    slot->expires = now + omcf->oauth_state_timeout;
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+}
+
+
+/* NGX_OK once for a state that was issued and has not expired */
+
+ngx_int_t
+ngx_oc_shm_state_take(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    ngx_str_t *state)
+{
+    u_char                 diff;
+    uint64_t               now;
+    ngx_int_t              rc;
+    ngx_uint_t             i, j;
+    ngx_oc_oauth_state_t  *st;
+
+    if (state->len != NGX_OC_OAUTH_STATE_LEN) {
+        return NGX_DECLINED;
+    }
+
+    st = oi->rec->oauth;
+    now = ngx_oc_now_ms();
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    for (i = 0; i < NGX_OC_OAUTH_STATES; i++) {
+        if (st[i].expires <= now) {
+            continue;
+        }
+
+        /* in constant time: a state is a secret */
+
+        diff = 0;
+
+        for (j = 0; j < NGX_OC_OAUTH_STATE_LEN; j++) {
+            diff |= st[i].state[j] ^ state->data[j];
+        }
+
+        if (diff == 0) {
+            st[i].expires = 0;
+            rc = NGX_OK;
+        }
+    }
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+    return rc;
 }
 
 

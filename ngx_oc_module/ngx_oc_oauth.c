@@ -1,0 +1,583 @@
+
+/*
+ * Copyright (C) ngx_oc_module authors
+ */
+
+
+#include "ngx_oc_module.h"
+#include "ngx_oc_api.h"
+#include "ngx_oc_conf.h"
+#include "ngx_oc_curl.h"
+#include <sys/random.h>
+
+
+#define NGX_OC_OAUTH_RETRY      100     /* ms, while another worker resolves */
+
+
+typedef struct {
+    ngx_http_request_t         *request;
+    ngx_oc_instance_t          *oi;
+    ngx_oc_resolver_t          *res;
+    ngx_str_t                   code;
+    ngx_event_t                 retry;
+    ngx_msec_t                  deadline;
+} ngx_oc_oauth_ctx_t;
+
+
+static ngx_int_t ngx_oc_oauth_start_handler(ngx_http_request_t *r);
+static void ngx_oc_oauth_url_done(ngx_oc_http_t *h);
+static ngx_int_t ngx_oc_oauth_callback_handler(ngx_http_request_t *r);
+static void ngx_oc_oauth_retry_handler(ngx_event_t *ev);
+static void ngx_oc_oauth_cleanup(void *data);
+static ngx_int_t ngx_oc_oauth_exchange(ngx_http_request_t *r,
+    ngx_oc_oauth_ctx_t *ctx);
+static ngx_int_t ngx_oc_oauth_page(ngx_http_request_t *r, ngx_uint_t status,
+    char *title, ngx_str_t *text);
+static u_char *ngx_oc_oauth_arg(u_char *p, char *name, ngx_str_t *value);
+static ngx_str_t *ngx_oc_oauth_config(ngx_oc_instance_t *oi, char *key);
+static char *ngx_oc_oauth_conf(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf, ngx_http_handler_pt handler);
+
+
+static ngx_str_t  ngx_oc_oauth_no_url =
+    ngx_string("Open Connectors did not give a consent URL; "
+               "the error log says why.");
+
+
+static ngx_int_t
+ngx_oc_oauth_start_handler(ngx_http_request_t *r)
+{
+    u_char              *p;
+    size_t               len;
+    ngx_int_t            rc;
+    ngx_str_t           *key, *secret, *callback;
+    ngx_oc_http_t       *h;
+    ngx_oc_instance_t   *oi;
+    ngx_oc_loc_conf_t   *olcf;
+    ngx_oc_main_conf_t  *omcf;
+    u_char               rnd[NGX_OC_OAUTH_STATE_LEN / 2];
+    u_char               state[NGX_OC_OAUTH_STATE_LEN];
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+    oi = olcf->oauth;
+
+    /* the state is what ties the callback to this start: unguessable */
+
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd)) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                      "getrandom() failed");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_hex_dump(state, rnd, sizeof(rnd));
+    ngx_oc_shm_state_add(omcf, oi, state);
+
+    key = ngx_oc_oauth_config(oi, "oauth.api.key");
+    secret = ngx_oc_oauth_config(oi, "oauth.api.secret");
+    callback = ngx_oc_oauth_config(oi, "oauth.callback.url");
+
+    if (key == NULL || secret == NULL || callback == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h = ngx_oc_http_create(r->pool, r->connection->log);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = omcf->api_url.len + sizeof("/elements//oauth/url?apiKey=&apiSecret="
+                                     "&callbackUrl=&state=")
+          + 3 * (oi->element.len + key->len + secret->len + callback->len)
+          + NGX_OC_OAUTH_STATE_LEN;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->url.data = p;
+
+    p = ngx_cpymem(p, omcf->api_url.data, omcf->api_url.len);
+    p = ngx_cpymem(p, "/elements/", sizeof("/elements/") - 1);
+    p = (u_char *) ngx_escape_uri(p, oi->element.data, oi->element.len,
+                                  NGX_ESCAPE_URI_COMPONENT);
+    p = ngx_cpymem(p, "/oauth/url", sizeof("/oauth/url") - 1);
+    p = ngx_oc_oauth_arg(p, "?apiKey=", key);
+    p = ngx_oc_oauth_arg(p, "&apiSecret=", secret);
+    p = ngx_oc_oauth_arg(p, "&callbackUrl=", callback);
+    p = ngx_cpymem(p, "&state=", sizeof("&state=") - 1);
+    p = ngx_cpymem(p, state, NGX_OC_OAUTH_STATE_LEN);
+    *p = '\0';
+
+    h->url.len = p - h->url.data;
+    h->method = "GET";
+    h->authorization = omcf->platform_auth;
+    h->timeout = omcf->api_timeout;
+    h->max_body = omcf->api_max_body;
+    h->handler = ngx_oc_oauth_url_done;
+    h->data = r;
+
+    if (ngx_oc_http_start(h) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_oc_oauth_url_done(ngx_oc_http_t *h)
+{
+    ngx_int_t            rc;
+    ngx_str_t            url, err, message, request_id;
+    ngx_table_elt_t     *location;
+    ngx_connection_t    *c;
+    ngx_oc_loc_conf_t   *olcf;
+    ngx_http_request_t  *r;
+
+    r = h->data;
+    c = r->connection;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
+
+    /* the query holds the app secret: the log names the path only */
+
+    if (h->result != CURLE_OK) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "oc_oauth_start: GET /elements/%V/oauth/url "
+                      "failed: %s", &olcf->oauth->element, h->error);
+        goto failed;
+    }
+
+    if (h->status != 200) {
+        ngx_oc_api_parse_error(r->pool, &h->response, &message, &request_id);
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "oc_oauth_start: GET /elements/%V/oauth/url answered "
+                      "%l: %V (requestId: %V)", &olcf->oauth->element,
+                      h->status, &message, &request_id);
+        goto failed;
+    }
+
+    if (ngx_oc_api_parse_oauth_url(r->pool, &h->response, &url, &err)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "oc_oauth_start: GET /elements/%V/oauth/url: %V",
+                      &olcf->oauth->element, &err);
+        goto failed;
+    }
+
+    location = ngx_list_push(&r->headers_out.headers);
+    if (location == NULL) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
+    }
+
+    location->hash = 1;
+    ngx_str_set(&location->key, "Location");
+    location->value = url;
+#if (nginx_version >= 1023000)
+    location->next = NULL;
+#endif
+
+    r->headers_out.location = location;
+
+    ngx_log_error(NGX_LOG_NOTICE, c->log, 0,
+                  "oc_oauth_start: consent flow for oc_instance \"%V\" "
+                  "started", &olcf->oauth->block);
+
+    rc = NGX_HTTP_MOVED_TEMPORARILY;
+    goto done;
+
+failed:
+
+    rc = ngx_oc_oauth_page(r, NGX_HTTP_BAD_GATEWAY, "Authorization failed",
+                           &ngx_oc_oauth_no_url);
+
+done:
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
+{
+    u_char              *dst, *src;
+    ngx_int_t            rc;
+    ngx_str_t            state, code, error, text;
+    ngx_oc_instance_t   *oi;
+    ngx_oc_loc_conf_t   *olcf;
+    ngx_oc_main_conf_t  *omcf;
+    ngx_oc_oauth_ctx_t  *ctx;
+    ngx_pool_cleanup_t  *cln;
+
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+    oi = olcf->oauth;
+
+    /* no Open Connectors call before the state is known to be ours */
+
+    if (ngx_http_arg(r, (u_char *) "state", 5, &state) != NGX_OK
+        || ngx_oc_shm_state_take(omcf, oi, &state) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "oc_oauth_callback: missing, unknown, expired or "
+                      "reused state for oc_instance \"%V\"", &oi->block);
+
+        ngx_str_set(&text, "The authorization link is missing, unknown, "
+                    "expired or already used. Start again.");
+        return ngx_oc_oauth_page(r, NGX_HTTP_BAD_REQUEST,
+                                 "Authorization failed", &text);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "error", 5, &error) == NGX_OK) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "oc_oauth_callback: consent for oc_instance \"%V\" "
+                      "refused by the provider", &oi->block);
+
+        ngx_str_set(&text, "Pipedrive did not grant access: the consent "
+                    "was denied. The instance stays unauthorized.");
+        return ngx_oc_oauth_page(r, NGX_HTTP_FORBIDDEN,
+                                 "Authorization denied", &text);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "code", 4, &code) != NGX_OK
+        || code.len == 0)
+    {
+        ngx_str_set(&text, "The provider sent no authorization code.");
+        return ngx_oc_oauth_page(r, NGX_HTTP_BAD_REQUEST,
+                                 "Authorization failed", &text);
+    }
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_oc_oauth_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    dst = ngx_pnalloc(r->pool, code.len);
+    if (dst == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->code.data = dst;
+    src = code.data;
+    ngx_unescape_uri(&dst, &src, code.len, NGX_UNESCAPE_URI);
+    ctx->code.len = dst - ctx->code.data;
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_oc_oauth_cleanup;
+    cln->data = ctx;
+
+    ctx->request = r;
+    ctx->oi = oi;
+    ctx->deadline = ngx_current_msec + omcf->wait_timeout;
+
+    ctx->retry.handler = ngx_oc_oauth_retry_handler;
+    ctx->retry.data = ctx;
+    ctx->retry.log = r->connection->log;
+
+    ngx_http_set_ctx(r, ctx, ngx_oc_module);
+
+    rc = ngx_oc_oauth_exchange(r, ctx);
+    if (rc != NGX_DONE) {
+        return rc;
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_oc_oauth_exchange(ngx_http_request_t *r, ngx_oc_oauth_ctx_t *ctx)
+{
+    ngx_str_t            text;
+    ngx_oc_main_conf_t  *omcf;
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+
+    switch (ngx_oc_resolve_code(omcf, ctx->oi, &ctx->code, r, &ctx->res)) {
+
+    case NGX_OK:
+        return NGX_DONE;
+
+    case NGX_BUSY:
+        if ((ngx_msec_int_t) (ctx->deadline - ngx_current_msec) > 0) {
+            ngx_add_timer(&ctx->retry, NGX_OC_OAUTH_RETRY);
+            return NGX_DONE;
+        }
+
+        ngx_str_set(&text, "Another resolution of the instance is under "
+                    "way. Start again in a moment.");
+        return ngx_oc_oauth_page(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                 "Authorization failed", &text);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+static void
+ngx_oc_oauth_retry_handler(ngx_event_t *ev)
+{
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_oc_oauth_ctx_t  *ctx;
+    ngx_http_request_t  *r;
+
+    ctx = ev->data;
+    r = ctx->request;
+    c = r->connection;
+
+    rc = ngx_oc_oauth_exchange(r, ctx);
+
+    if (rc != NGX_DONE) {
+        ngx_http_finalize_request(r, rc);
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+
+/* the resolution that exchanged the code is over */
+
+void
+ngx_oc_oauth_done(ngx_http_request_t *r)
+{
+    ngx_int_t            rc;
+    ngx_str_t            error, request_id, text;
+    ngx_connection_t    *c;
+    ngx_oc_instance_t   *oi;
+    ngx_oc_oauth_ctx_t  *ctx;
+    ngx_oc_main_conf_t  *omcf;
+
+    c = r->connection;
+    ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+
+    ctx->res = NULL;
+    oi = ctx->oi;
+
+    if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY) {
+        text.len = sizeof("Instance \"\" (Open Connectors id ) is authorized. "
+                          "Requests through oc_pass now use it.") - 1
+                   + oi->block.len + oi->id_text.len;
+        text.data = ngx_pnalloc(r->pool, text.len);
+
+        if (text.data == NULL) {
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        } else {
+            ngx_sprintf(text.data, "Instance \"%V\" (Open Connectors id %V) "
+                        "is authorized. Requests through oc_pass now use it.",
+                        &oi->block, &oi->id_text);
+            rc = ngx_oc_oauth_page(r, NGX_HTTP_OK, "Authorized", &text);
+        }
+
+    } else {
+        ngx_oc_shm_error(omcf, oi, r->pool, &error, &request_id);
+
+        if (error.len == 0) {
+            ngx_str_set(&error, "the exchange was interrupted");
+        }
+
+        rc = ngx_oc_oauth_page(r, NGX_HTTP_BAD_GATEWAY,
+                               "Authorization failed", &error);
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static void
+ngx_oc_oauth_cleanup(void *data)
+{
+    ngx_oc_oauth_ctx_t  *ctx = data;
+
+    if (ctx->res) {
+        ngx_oc_resolve_detach(ctx->res);
+        ctx->res = NULL;
+    }
+
+    if (ctx->retry.timer_set) {
+        ngx_del_timer(&ctx->retry);
+    }
+}
+
+
+static ngx_int_t
+ngx_oc_oauth_page(ngx_http_request_t *r, ngx_uint_t status, char *title,
+    ngx_str_t *text)
+{
+    u_char           *p;
+    size_t            len, tlen;
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *h;
+
+    tlen = ngx_strlen(title);
+
+    len = sizeof("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+                 "<title></title></head>\n<body><h1></h1>\n<p></p>\n"
+                 "</body></html>\n") - 1
+          + 2 * tlen + text->len
+          + ngx_escape_html(NULL, text->data, text->len);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(b->last, "<!DOCTYPE html>\n<html><head>"
+                    "<meta charset=\"utf-8\"><title>%s</title></head>\n"
+                    "<body><h1>%s</h1>\n<p>", title, title);
+    p = (u_char *) ngx_escape_html(p, text->data, text->len);
+    b->last = ngx_cpymem(p, "</p>\n</body></html>\n",
+                         sizeof("</p>\n</body></html>\n") - 1);
+    b->last_buf = 1;
+    b->last_in_chain = 1;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-store");
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "text/html; charset=utf-8");
+    r->headers_out.content_type_len = sizeof("text/html") - 1;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+static u_char *
+ngx_oc_oauth_arg(u_char *p, char *name, ngx_str_t *value)
+{
+    p = ngx_cpymem(p, name, ngx_strlen(name));
+
+    return (u_char *) ngx_escape_uri(p, value->data, value->len,
+                                     NGX_ESCAPE_URI_COMPONENT);
+}
+
+
+static ngx_str_t *
+ngx_oc_oauth_config(ngx_oc_instance_t *oi, char *key)
+{
+    size_t               len;
+    ngx_uint_t           i;
+    ngx_oc_config_kv_t  *kv;
+
+    len = ngx_strlen(key);
+    kv = oi->config.elts;
+
+    for (i = 0; i < oi->config.nelts; i++) {
+        if (kv[i].key.len == len
+            && ngx_strncmp(kv[i].key.data, key, len) == 0)
+        {
+            return &kv[i].value;
+        }
+    }
+
+    return NULL;
+}
+
+
+char *
+ngx_oc_oauth_start(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_oc_oauth_conf(cf, cmd, conf, ngx_oc_oauth_start_handler);
+}
+
+
+char *
+ngx_oc_oauth_callback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_oc_oauth_conf(cf, cmd, conf, ngx_oc_oauth_callback_handler);
+}
+
+
+static char *
+ngx_oc_oauth_conf(ngx_conf_t *cf, ngx_command_t *cmd, void *conf,
+    ngx_http_handler_pt handler)
+{
+    ngx_oc_loc_conf_t *olcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_oc_instance_t         *oi;
+    ngx_oc_main_conf_t        *omcf;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (olcf->oauth != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_oc_module);
+
+    /* the block may come later: postconfiguration checks it is oauth2 */
+
+    oi = ngx_oc_instance_add(cf, omcf, &value[1]);
+    if (oi == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    olcf->oauth = oi;
+    oi->oauth_used = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = handler;
+
+    if (handler == ngx_oc_oauth_start_handler) {
+        oi->oauth_start = clcf->name;
+    }
+
+    return NGX_CONF_OK;
+}
