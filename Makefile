@@ -16,7 +16,7 @@ MODULE := $(BUILD)/ngx_oc_module.so
 SRCS := config $(wildcard ngx_oc_module/*.[ch])
 
 DEBS := nginx nginx-dev libcurl4-openssl-dev libcjson-dev gcc make \
-        perl python3 curl wrk valgrind openssl
+        perl python3 curl wrk valgrind openssl chromium chromium-driver
 
 # Debian's own compile flags for nginx, so the module matches the binary
 DEB_CC_OPT := -g -O2 -fstack-protector-strong -Wformat \
@@ -73,7 +73,7 @@ $(MODULE): $(BUILD)/nginx/Makefile $(SRCS)
 	cp $(BUILD)/nginx/objs/ngx_oc_module.so $@
 
 run: $(MODULE)
-	@t/run-demo
+	@scripts/run-demo
 
 test: $(MODULE)
 	prove -I t/lib $(PROVE_FLAGS) -r t/
