@@ -43,7 +43,7 @@ struct ngx_oc_resolver_s {
 
 static ngx_oc_resolver_t *ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi, ngx_str_t *code);
-static void ngx_oc_resolve_abort(ngx_oc_instance_t *oi);
+static ngx_http_request_t *ngx_oc_resolve_abort(ngx_oc_instance_t *oi);
 static ngx_int_t ngx_oc_call(ngx_oc_resolver_t *res, const char *method,
     ngx_str_t *path, ngx_str_t *body, ngx_oc_step_pt step);
 static void ngx_oc_call_done(ngx_oc_http_t *h);
@@ -113,7 +113,6 @@ void
 ngx_oc_exit_process(ngx_cycle_t *cycle)
 {
     ngx_uint_t           i;
-    ngx_oc_resolver_t   *res;
     ngx_oc_instance_t  **oip;
     ngx_oc_main_conf_t  *omcf;
 
@@ -126,22 +125,14 @@ ngx_oc_exit_process(ngx_cycle_t *cycle)
     oip = omcf->instances.elts;
 
     for (i = 0; i < omcf->instances.nelts; i++) {
-        res = oip[i]->resolver;
-
-        if (res == NULL) {
+        if (oip[i]->resolver == NULL) {
             continue;
         }
 
         /* hand the resolution over to the workers that stay */
 
-        oip[i]->resolver = NULL;
+        (void) ngx_oc_resolve_abort(oip[i]);
         ngx_oc_shm_release(omcf, oip[i]);
-
-        if (res->retry.timer_set) {
-            ngx_del_timer(&res->retry);
-        }
-
-        ngx_destroy_pool(res->pool);
     }
 
     ngx_oc_curl_done(cycle);
@@ -183,9 +174,14 @@ ngx_int_t
 ngx_oc_resolve_code(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     ngx_str_t *code, ngx_http_request_t *r, ngx_oc_resolver_t **resp)
 {
-    ngx_oc_resolver_t  *res;
+    ngx_oc_resolver_t   *res;
+    ngx_http_request_t  *other;
 
-    ngx_oc_resolve_abort(oi);
+    other = ngx_oc_resolve_abort(oi);
+
+    if (other) {
+        ngx_oc_oauth_done(other);
+    }
 
     switch (ngx_oc_shm_try_lease(omcf, oi, 1)) {
 
@@ -220,7 +216,9 @@ ngx_oc_resolve_detach(ngx_oc_resolver_t *res)
 }
 
 
-static void
+/* stops this worker's resolution; the request of a code exchange remains */
+
+static ngx_http_request_t *
 ngx_oc_resolve_abort(ngx_oc_instance_t *oi)
 {
     ngx_oc_resolver_t   *res;
@@ -229,7 +227,7 @@ ngx_oc_resolve_abort(ngx_oc_instance_t *oi)
     res = oi->resolver;
 
     if (res == NULL) {
-        return;
+        return NULL;
     }
 
     oi->resolver = NULL;
@@ -239,11 +237,11 @@ ngx_oc_resolve_abort(ngx_oc_instance_t *oi)
         ngx_del_timer(&res->retry);
     }
 
+    /* the transfer, if any, ends with the pool */
+
     ngx_destroy_pool(res->pool);
 
-    if (r) {
-        ngx_oc_oauth_done(r);
-    }
+    return r;
 }
 
 
@@ -1030,16 +1028,7 @@ ngx_oc_finish(ngx_oc_resolver_t *res)
         return;
     }
 
-    oi->resolver = NULL;
-    r = res->request;
-
-    if (res->retry.timer_set) {
-        ngx_del_timer(&res->retry);
-    }
-
-    /* the transfer is over: curl is done with the handle */
-
-    ngx_destroy_pool(res->pool);
+    r = ngx_oc_resolve_abort(oi);
 
     ngx_oc_wake_waiters(oi);
 

@@ -19,47 +19,8 @@ my $t = OCTest->new;
 my $sim = $t->sim;
 my $port = OCTest::port(8080);
 
-$t->write_conf(<<'EOF');
-%%LOAD_MODULE%%
-%%TEST_GLOBALS%%
-worker_processes 2;
-events {}
-
-http {
-    %%TEST_GLOBALS_HTTP%%
-
-    oc_api_url              %%OC_API_URL%%;
-    oc_user_secret          %%OC_USER_SECRET%%;
-    oc_organization_secret  %%OC_ORG_SECRET%%;
-    oc_oauth_state_timeout  2s;
-
-    oc_instance pd {
-        element  pipedrive;
-        name     acme-oauth;
-        auth     oauth2;
-        config   oauth.api.key       pd-app-key;
-        config   oauth.api.secret    pd-app-secret;
-        config   oauth.callback.url  http://127.0.0.1:%%PORT_8080%%/oauth/callback;
-    }
-
-    server {
-        listen  127.0.0.1:%%PORT_8080%%;
-
-        location /crm/ {
-            oc_pass     pd;
-            proxy_pass  %%OC_API_URL%%/hubs/crm/;
-        }
-
-        location = /oauth/start {
-            oc_oauth_start  pd;
-        }
-
-        location = /oauth/callback {
-            oc_oauth_callback  pd;
-        }
-    }
-}
-EOF
+$t->write_conf(oc_oauth_conf(workers => 2,
+                             http => 'oc_oauth_state_timeout 2s;'));
 
 $t->run;
 

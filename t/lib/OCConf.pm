@@ -8,7 +8,7 @@ use strict;
 use warnings;
 
 use Exporter qw(import);
-our @EXPORT = qw(oc_conf hub_token);
+our @EXPORT = qw(oc_conf oc_oauth_conf hub_token);
 
 # oc_conf(auth => .., config => {k => v}, extra => 'directives;',
 #         workers => N, http => 'directives;', api_url => url,
@@ -64,6 +64,57 @@ http {
 }
 EOF
 }
+
+# an oauth2 instance "pd" (name "acme-oauth") with /crm/, /oauth/start and
+# /oauth/callback; oc_oauth_conf(workers => N, http => 'directives;')
+sub oc_oauth_conf {
+    my (%o) = @_;
+    my $workers = $o{workers} // 1;
+    my $http = $o{http} // '';
+
+    return <<"EOF";
+%%LOAD_MODULE%%
+%%TEST_GLOBALS%%
+worker_processes $workers;
+events {}
+
+http {
+    %%TEST_GLOBALS_HTTP%%
+
+    oc_api_url              %%OC_API_URL%%;
+    oc_user_secret          %%OC_USER_SECRET%%;
+    oc_organization_secret  %%OC_ORG_SECRET%%;
+    $http
+
+    oc_instance pd {
+        element  pipedrive;
+        name     acme-oauth;
+        auth     oauth2;
+        config   oauth.api.key       pd-app-key;
+        config   oauth.api.secret    pd-app-secret;
+        config   oauth.callback.url  http://127.0.0.1:%%PORT_8080%%/oauth/callback;
+    }
+
+    server {
+        listen  127.0.0.1:%%PORT_8080%%;
+
+        location /crm/ {
+            oc_pass     pd;
+            proxy_pass  %%OC_API_URL%%/hubs/crm/;
+        }
+
+        location = /oauth/start {
+            oc_oauth_start  pd;
+        }
+
+        location = /oauth/callback {
+            oc_oauth_callback  pd;
+        }
+    }
+}
+EOF
+}
+
 
 # the token of the last hub call the simulator saw
 sub hub_token {
