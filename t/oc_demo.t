@@ -1,0 +1,394 @@
+#!/usr/bin/perl
+
+# make run: scripts/run-demo starts the simulator and nginx, its curl line
+# answers with the simulator's contacts through nginx, SIGINT and SIGTERM
+# leave nothing running; examples/nginx.conf passes nginx -t as the script
+# fills it in, for the simulator and for a real Open Connectors.
+
+use strict;
+use warnings;
+
+use Test::More;
+use lib 't/lib';
+use OCTest qw(port log_problems);
+
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Find qw(find);
+use File::Temp qw(tempdir);
+use IO::Select;
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep time);
+
+my $ROOT = dirname(dirname(abs_path(__FILE__)));
+my $SCRIPT = "$ROOT/scripts/run-demo";
+
+plan skip_all => 'no nginx at /usr/sbin/nginx' unless -x '/usr/sbin/nginx';
+plan skip_all => 'no build/ngx_oc_module.so: run make first'
+    unless -f "$ROOT/build/ngx_oc_module.so";
+plan skip_all => 'no curl' unless grep { -x "$_/curl" } split /:/, $ENV{PATH};
+
+my @SECRETS = qw(sim-user-secret sim-org-secret demo-password);
+my @REAL_ENV = qw(OC_API_URL OC_USER_SECRET OC_ORGANIZATION_SECRET
+                  PIPEDRIVE_EMAIL PIPEDRIVE_PASSWORD PIPEDRIVE_API_TOKEN);
+
+
+# ---- the demo, in the simulator mode ----------------------------------------
+
+{
+    my $dir = demo_dir();
+    my ($nport, $sport) = (port(8080), port(8090));
+
+    my $d = start_demo(DEMO_DIR => $dir, NGINX_PORT => $nport,
+                       SIM_PORT => $sport);
+    ok($d->{ready}, 'ready line') or diag($d->{out});
+
+    my $out = $d->{out};
+    my @curl = $out =~ /^(curl .*)$/mg;
+    is(scalar @curl, 1, 'one curl line');
+    is($curl[0], "curl http://127.0.0.1:$nport/crm/contacts",
+       'curl line names the nginx port');
+    like($out, qr/\b$nport\b/, 'nginx port printed');
+    like($out, qr/\b$sport\b/, 'simulator port printed');
+    like($out, qr/^prefix: +\Q$dir\E$/m, 'prefix printed');
+    like($out, qr/^error log: +\Q$dir\E\/error\.log$/m, 'error log printed');
+    like($out, qr/^ready; Ctrl-C stops nginx and the simulator$/m,
+         'ready line wording');
+
+    my ($status, $body) = run_curl($curl[0]);
+    is($status, 200, 'printed curl: 200');
+    like($body, qr/Lovelace/, 'printed curl: simulator contacts');
+
+    my $conf = slurp("$dir/nginx.conf");
+    unlike($conf, qr/%%/, 'no placeholder left');
+    like($conf, qr/^\s*oc_user_secret\s+file:/m, 'user secret from a file');
+    like($conf, qr/^\s*oc_organization_secret\s+file:/m,
+         'organization secret from a file');
+    like($conf, qr/^load_module\s+\Q$ROOT\E\/build\/ngx_oc_module\.so;/m,
+         'load_module of the built module');
+    ok(!(grep { index($conf, $_) >= 0 } @SECRETS), 'no secret in nginx.conf');
+
+    is(mode("$dir/secrets"), 0700, 'secrets directory 0700');
+    my @files = glob("$dir/secrets/*");
+    is(scalar @files, 4, 'four secret files');
+    ok(!(grep { mode($_) != 0600 } @files), 'secret files 0600');
+
+    like(slurp("$dir/error.log"),
+         qr/oc_instance "pipedrive": created instance \d+ "ngx-oc-demo"/,
+         'error log: instance created');
+    like(slurp("$dir/access.log"),
+         qr{"GET /crm/contacts HTTP/1\.1" 200 .* instance=\d+$}m,
+         'access log: $oc_instance_id');
+
+    my $gone = stop_demo($d, 'INT');
+    is($gone->{status}, 0, 'SIGINT: exit status 0');
+    ok($gone->{all_gone}, 'SIGINT: nginx, its workers and the simulator gone')
+        or diag("left: @{ $gone->{left} }");
+    ok(!listening($nport) && !listening($sport), 'SIGINT: ports closed');
+    ok(!leftovers($dir), 'SIGINT: no process of the demo left');
+    ok(!-e "$dir/secrets", 'secret files removed');
+    like($gone->{out}, qr/^stopped; the logs stay in \Q$dir\E$/m,
+         'stopped line');
+
+    my $all = $gone->{out} . join '', map { slurp($_) } files($dir);
+    ok(!(grep { index($all, $_) >= 0 } @SECRETS),
+       'no secret in the output or the logs');
+    is_deeply([ log_problems(slurp("$dir/error.log")) ], [],
+              'no alert or emerg in the error log');
+}
+
+
+# ---- busy default ports, SIGTERM --------------------------------------------
+
+{
+    # hold 8080 and 8090 unless something else already does
+    my @hold = grep { defined } map {
+        IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $_,
+                              Proto => 'tcp', Listen => 1, ReuseAddr => 1)
+    } 8080, 8090;
+
+    my $dir = demo_dir();
+    my $d = start_demo(DEMO_DIR => $dir);
+    ok($d->{ready}, 'busy defaults: ready') or diag($d->{out});
+
+    my ($curl) = $d->{out} =~ /^(curl .*)$/m;
+    my ($nport) = ($curl // '') =~ /:(\d+)\//;
+    my ($sport) = $d->{out} =~ /^simulator: .*:(\d+)\b/m;
+    ok($nport && $nport != 8080, 'busy defaults: another nginx port');
+    ok($sport && $sport != 8090, 'busy defaults: another simulator port');
+
+    my ($status, $body) = run_curl($curl // 'curl');
+    is($status, 200, 'busy defaults: printed curl 200');
+    like($body, qr/Lovelace/, 'busy defaults: simulator contacts');
+
+    my $gone = stop_demo($d, 'TERM');
+    is($gone->{status}, 0, 'SIGTERM: exit status 0');
+    ok($gone->{all_gone}, 'SIGTERM: nginx, its workers and the simulator gone')
+        or diag("left: @{ $gone->{left} }");
+    ok(!leftovers($dir), 'SIGTERM: no process of the demo left');
+    ok(!listening($nport // 0) && !listening($sport // 0),
+       'SIGTERM: ports closed');
+
+    # an explicit port that is taken is an error, not a fallback
+    my $busy = $hold[0] // IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                                 LocalPort => 0,
+                                                 Proto => 'tcp', Listen => 1);
+    my ($rc, $out) = run_script([], DEMO_DIR => demo_dir(),
+                                NGINX_PORT => $busy->sockport);
+    is($rc, 1, 'NGINX_PORT in use: exit 1');
+    like($out, qr/NGINX_PORT \d+ is in use/, 'NGINX_PORT in use: message');
+}
+
+
+# ---- nginx -t of examples/nginx.conf as the script fills it in -------------
+
+{
+    my ($rc, $out) = run_script(['--check']);
+    is($rc, 0, 'check, simulator: nginx -t passes');
+    like($out, qr/test is successful/, 'check, simulator: nginx -t output');
+
+    my %real = (OC_API_URL => 'https://localhost:9/elements/api-v2/',
+                OC_USER_SECRET => 'real-user-secret-x1',
+                OC_ORGANIZATION_SECRET => 'real-org-secret-x2');
+
+    my $dir = demo_dir();
+    ($rc, $out) = run_script(['--check'], %real, DEMO_DIR => $dir,
+                             PIPEDRIVE_API_TOKEN => 'pd-api-token-x3');
+    is($rc, 0, 'check, accessToken: nginx -t passes') or diag($out);
+    my $conf = slurp("$dir/nginx.conf");
+    like($conf, qr/^\s*auth\s+accessToken;/m, 'accessToken: auth');
+    like($conf, qr/^\s*config\s+pipedrive\.api\.token\s+file:\S+;/m,
+         'accessToken: token from a file');
+    unlike($conf, qr/pipedrive\.(email|password)/,
+           'accessToken: no emailPassword keys');
+    like($conf, qr{proxy_pass\s+https://localhost:9/elements/api-v2/hubs/crm/;},
+         'accessToken: proxy_pass to the hub');
+    like($conf, qr/proxy_ssl_server_name\s+on;/, 'proxy_ssl_server_name on');
+    ok(!-e "$dir/secrets", 'check: secret files removed');
+
+    $dir = demo_dir();
+    ($rc, $out) = run_script(['--check'], %real, DEMO_DIR => $dir,
+                             PIPEDRIVE_EMAIL => 'crm@example.com',
+                             PIPEDRIVE_PASSWORD => 'pd-password-x4');
+    is($rc, 0, 'check, emailPassword: nginx -t passes') or diag($out);
+    like(slurp("$dir/nginx.conf"), qr/^\s*auth\s+emailPassword;/m,
+         'emailPassword: auth');
+    ok(!(grep { index($out, $_) >= 0 }
+              qw(real-user-secret-x1 real-org-secret-x2 pd-password-x4)),
+       'check: no secret in the output');
+
+    ($rc, $out) = run_script([], %real, DEMO_DIR => demo_dir());
+    is($rc, 1, 'no Pipedrive credentials: exit 1');
+    like($out, qr/set PIPEDRIVE_EMAIL and PIPEDRIVE_PASSWORD, or PIPEDRIVE_API/,
+         'no Pipedrive credentials: message');
+
+    ($rc, $out) = run_script([], %real, DEMO_DIR => demo_dir(),
+                             PIPEDRIVE_EMAIL => 'crm@example.com');
+    is($rc, 1, 'email without password: exit 1');
+    like($out, qr/PIPEDRIVE_PASSWORD is not/,
+         'email without password: message');
+
+    ($rc, $out) = run_script([], OC_API_URL => $real{OC_API_URL},
+                             DEMO_DIR => demo_dir());
+    is($rc, 1, 'partial Open Connectors settings: exit 1');
+    like($out, qr/OC_API_URL set but not OC_USER_SECRET OC_ORGANIZATION_SECRET/,
+         'partial Open Connectors settings: message');
+}
+
+done_testing;
+
+
+# ---- helpers ----------------------------------------------------------------
+
+sub demo_dir {
+    my $dir = tempdir('oc-demo-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
+    chmod 0755, $dir;
+    return $dir;
+}
+
+# the child's environment: the simulator mode unless told otherwise
+sub child_env {
+    my (%env) = @_;
+    delete @ENV{@REAL_ENV, qw(NGINX_PORT SIM_PORT DEMO_DIR NGINX)};
+    @ENV{keys %env} = values %env;
+}
+
+sub start_demo {
+    my (%env) = @_;
+
+    pipe(my $r, my $w) or die "pipe: $!";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        close $r;
+        child_env(%env);
+        open(STDIN, '<', '/dev/null');
+        open(STDOUT, '>&', $w);
+        open(STDERR, '>&', $w);
+        { exec { $SCRIPT } $SCRIPT; }
+        POSIX::_exit(127);
+    }
+    close $w;
+
+    my $d = { pid => $pid, fh => $r, out => '' };
+    $d->{ready} = read_until($d, qr/^ready;.*\n/m, 60);
+    return $d;
+}
+
+sub read_until {
+    my ($d, $re, $timeout) = @_;
+    my $sel = IO::Select->new($d->{fh});
+    my $deadline = time + $timeout;
+
+    while ($d->{out} !~ $re) {
+        my $left = $deadline - time;
+        return 0 if $left <= 0 || !$sel->can_read($left);
+        my $n = sysread($d->{fh}, $d->{out}, 4096, length $d->{out});
+        return 0 unless $n;
+    }
+    return 1;
+}
+
+# signals the script and waits for it; the processes it had started must be
+# gone by the time it has exited
+sub stop_demo {
+    my ($d, $sig) = @_;
+    my @procs = descendants($d->{pid});
+
+    kill $sig, $d->{pid};
+
+    my $deadline = time + 20;
+    my $status;
+    while (time < $deadline) {
+        if (waitpid($d->{pid}, WNOHANG) == $d->{pid}) {
+            $status = $?;
+            last;
+        }
+        sleep 0.05;
+    }
+    unless (defined $status) {
+        kill 'KILL', $d->{pid}, map { $_->[0] } @procs;
+        waitpid($d->{pid}, 0);
+    }
+
+    # the rest of the output, up to end of file
+    my $sel = IO::Select->new($d->{fh});
+    while ($sel->can_read(2)) {
+        last unless sysread($d->{fh}, $d->{out}, 4096, length $d->{out});
+    }
+    close $d->{fh};
+
+    my @left = grep { alive($_) } map { $_->[0] } @procs;
+    kill 'KILL', @left if @left;
+
+    # it had started a simulator, an nginx master and its workers
+    my %kinds = map { $_->[1] => 1 } @procs;
+    my $all = $kinds{sim} && $kinds{master} && $kinds{worker};
+
+    return { status => $status, out => $d->{out}, left => \@left,
+             all_gone => $all && !@left };
+}
+
+# runs the script to its end: (exit code, output)
+sub run_script {
+    my ($args, %env) = @_;
+
+    my $pid = open(my $fh, '-|') // die "fork: $!";
+    if ($pid == 0) {
+        child_env(%env);
+        open(STDIN, '<', '/dev/null');
+        open(STDERR, '>&', \*STDOUT);
+        { exec { $SCRIPT } $SCRIPT, @$args; }
+        POSIX::_exit(127);
+    }
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    return ($? >> 8, $out);
+}
+
+# runs the printed curl line as is, plus options to see the status
+sub run_curl {
+    my ($line) = @_;
+    my @cmd = split ' ', $line;
+    open(my $fh, '-|', @cmd, '-s', '--max-time', '10',
+         '-w', '\n%{http_code}') or return (0, '');
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    my ($body, $status) = $out =~ /^(.*)\n(\d{3})\z/s;
+    return ($status // 0, $body // $out);
+}
+
+sub descendants {
+    my ($root) = @_;
+    my %kids;
+
+    opendir(my $dh, '/proc') or return ();
+    for my $pid (grep { /^\d+$/ } readdir $dh) {
+        my $stat = slurp("/proc/$pid/stat") // next;
+        push @{ $kids{$2} }, $1 if $stat =~ /^(\d+) \(.*\) \S (\d+) /s;
+    }
+
+    # [pid, kind]
+    my @all;
+    my @todo = ($root);
+    while (defined(my $p = shift @todo)) {
+        for my $k (@{ $kids{$p} || [] }) {
+            my $cmd = slurp("/proc/$k/cmdline") // '';
+            my $kind = $cmd =~ /^nginx: master/ ? 'master'
+                     : $cmd =~ /^nginx: worker/ ? 'worker'
+                     : $cmd =~ /ocsim\.py/ ? 'sim' : 'other';
+            push @all, [ $k, $kind ];
+            push @todo, $k;
+        }
+    }
+    return @all;
+}
+
+sub alive {
+    my ($pid) = @_;
+    my $stat = slurp("/proc/$pid/stat") // return 0;
+    return $stat =~ /^\d+ \(.*\) ([A-Za-z])/s && $1 ne 'Z' && $1 ne 'X';
+}
+
+# processes whose command line names the demo directory: nginx, even one
+# that is no longer a descendant of the script
+sub leftovers {
+    my ($dir) = @_;
+    my @found;
+
+    opendir(my $dh, '/proc') or return ();
+    for my $pid (grep { /^\d+$/ } readdir $dh) {
+        my $cmd = slurp("/proc/$pid/cmdline") // next;
+        push @found, $pid if index($cmd, $dir) >= 0 && alive($pid);
+    }
+    return @found;
+}
+
+sub listening {
+    my ($port) = @_;
+    return 0 unless $port;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Proto => 'tcp', Timeout => 1);
+    return defined $s;
+}
+
+sub files {
+    my ($dir) = @_;
+    my @f;
+    find(sub { push @f, $File::Find::name if -f $_ }, $dir);
+    return @f;
+}
+
+sub mode {
+    return (stat $_[0])[2] & 07777;
+}
+
+sub slurp {
+    my ($path) = @_;
+    open(my $fh, '<', $path) or return undef;
+    local $/;
+    my $s = <$fh>;
+    return $s // '';
+}
