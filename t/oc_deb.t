@@ -91,6 +91,10 @@ for my $md (glob('docs/*.md'), grep { -f } 'README.md') {
     ok(-f "$doc/$name" || -f "$doc/$name.gz", "docs: $name");
 }
 
+for my $conf (glob 'examples/*.conf') {
+    ok(-f "$doc/$conf", "docs: $conf");
+}
+
 
 # ---- enabled on install, disabled on removal -------------------------------
 
