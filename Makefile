@@ -3,6 +3,7 @@
 #   make            build build/ngx_oc_module.so against Debian's nginx-dev
 #   make run        nginx + the Open Connectors simulator, in the foreground
 #   make test       the test suite (prove)
+#   make deb        the Debian package build/libnginx-mod-http-oc_*.deb
 #   make deps       install what building, running and testing need
 #
 # make NGINX_SRC=/path/to/nginx-x.y.z builds against an upstream source tree.
@@ -18,6 +19,19 @@ SRCS := config $(wildcard ngx_oc_module/*.[ch])
 DEBS := nginx nginx-dev libcurl4-openssl-dev libcjson-dev gcc make \
         perl python3 curl wrk valgrind openssl chromium chromium-driver
 
+# make deb, and so make test (t/oc_deb.t builds the package and lints it)
+DEB_DEPS := debhelper dpkg-dev lintian
+
+# what make deps installs
+DEPS ?= $(DEBS) $(DEB_DEPS)
+
+# the package: its version is debian/changelog's
+DEB_VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
+DEB_ARCH := $(shell dpkg --print-architecture)
+DEB := $(BUILD)/libnginx-mod-http-oc_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_SRCS := $(SRCS) LICENSE $(shell find debian -type f) \
+            $(wildcard README.md docs/*.md examples/*.conf)
+
 # Debian's own compile flags for nginx, so the module matches the binary
 DEB_CC_OPT := -g -O2 -fstack-protector-strong -Wformat \
               -Werror=format-security -fPIC -Wdate-time -D_FORTIFY_SOURCE=2
@@ -25,12 +39,12 @@ DEB_LD_OPT := -Wl,-z,relro -Wl,-z,now -fPIC
 
 PROVE_FLAGS ?=
 
-.PHONY: all deps deps-check run test clean
+.PHONY: all deps deps-check deb-deps-check deb run test clean
 
 all: $(MODULE)
 
 deps:
-	@missing=$$(for p in $(DEBS); do \
+	@missing=$$(for p in $(DEPS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
 	        | grep -q 'ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then exit 0; fi; \
@@ -47,7 +61,16 @@ deps:
 deps-check:
 	@for p in $(DEBS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
-	        | grep -q 'ok installed' || { $(MAKE) --no-print-directory deps; \
+	        | grep -q 'ok installed' || { $(MAKE) --no-print-directory deps \
+	                                          DEPS="$(DEBS)"; \
+	                                      exit $$?; }; \
+	done
+
+deb-deps-check:
+	@for p in $(DEB_DEPS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q 'ok installed' || { $(MAKE) --no-print-directory deps \
+	                                          DEPS="$(DEB_DEPS)"; \
 	                                      exit $$?; }; \
 	done
 
@@ -72,10 +95,25 @@ $(MODULE): $(BUILD)/nginx/Makefile $(SRCS)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
 	cp $(BUILD)/nginx/objs/ngx_oc_module.so $@
 
+# Built the way Debian builds its libnginx-mod-* packages (debian/rules: dh
+# with dh-sequence-nginx from nginx-dev), in a copy of the tree so that
+# debian/ collects no build products.
+deb: $(DEB)
+
+$(DEB): $(DEB_SRCS) | deps-check deb-deps-check
+	rm -rf $(BUILD)/deb
+	mkdir -p $(BUILD)/deb/src
+	cp -a config LICENSE ngx_oc_module debian docs \
+	    $(wildcard README.md examples) $(BUILD)/deb/src/
+	cd $(BUILD)/deb/src && dpkg-buildpackage -b -us -uc -Jauto \
+	        > ../build.log 2>&1 \
+	    || { tail -30 ../build.log; exit 1; }
+	cp $(BUILD)/deb/$(notdir $@) $@
+
 run: $(MODULE)
 	@scripts/run-demo
 
-test: $(MODULE)
+test: $(MODULE) | deb-deps-check
 	prove -I t/lib $(PROVE_FLAGS) -r t/
 
 clean:
