@@ -189,6 +189,17 @@ my @REAL_ENV = qw(OC_API_URL OC_USER_SECRET OC_ORGANIZATION_SECRET
     like($out, qr/PIPEDRIVE_PASSWORD is not/,
          'email without password: message');
 
+    my $other = demo_dir();
+    open(my $fh, '>', "$other/nginx.conf") or die "$other/nginx.conf: $!";
+    print {$fh} "# someone else's\n";
+    close $fh;
+    ($rc, $out) = run_script(['--check'], DEMO_DIR => $other);
+    is($rc, 1, 'DEMO_DIR not made by run-demo: exit 1');
+    like($out, qr/is not empty and was not made by run-demo/,
+         'DEMO_DIR not made by run-demo: message');
+    is(slurp("$other/nginx.conf"), "# someone else's\n",
+       'DEMO_DIR not made by run-demo: left alone');
+
     ($rc, $out) = run_script([], OC_API_URL => $real{OC_API_URL},
                              DEMO_DIR => demo_dir());
     is($rc, 1, 'partial Open Connectors settings: exit 1');
