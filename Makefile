@@ -93,7 +93,7 @@ endif
 
 $(MODULE): $(BUILD)/nginx/Makefile $(SRCS)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
-	cp $(BUILD)/nginx/objs/ngx_oc_module.so $@
+	install -m 755 $(BUILD)/nginx/objs/ngx_oc_module.so $@.tmp && mv -f $@.tmp $@
 
 # Built the way Debian builds its libnginx-mod-* packages (debian/rules: dh
 # with dh-sequence-nginx from nginx-dev), in a copy of the tree so that
