@@ -17,14 +17,24 @@ typedef struct {
 } ngx_oc_ctx_t;
 
 
+/* the slow paths stay out of the handler every location runs */
+
+#if (__GNUC__)
+#define ngx_oc_cold  __attribute__((noinline, cold))
+#else
+#define ngx_oc_cold
+#endif
+
+
 static ngx_int_t ngx_oc_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_inject(ngx_http_request_t *r, ngx_oc_instance_t *oi);
 static ngx_int_t ngx_oc_wait(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
-    ngx_oc_instance_t *oi);
+    ngx_oc_instance_t *oi) ngx_oc_cold;
 static void ngx_oc_wake_handler(ngx_event_t *ev);
 static void ngx_oc_cleanup(void *data);
 static ngx_int_t ngx_oc_refuse(ngx_http_request_t *r,
-    ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi, ngx_uint_t timedout);
+    ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi, ngx_uint_t timedout)
+    ngx_oc_cold;
 static ngx_int_t ngx_oc_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_authorization_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
@@ -98,13 +108,9 @@ ngx_oc_inject(ngx_http_request_t *r, ngx_oc_instance_t *oi)
         r->headers_in.authorization = h;
     }
 
-    h->value.data = ngx_pnalloc(r->pool, oi->header.len);
-    if (h->value.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    /* the worker's copy is immutable: no allocation, no copy */
 
-    ngx_memcpy(h->value.data, oi->header.data, oi->header.len);
-    h->value.len = oi->header.len;
+    h->value = oi->header;
 
     return NGX_DECLINED;
 }

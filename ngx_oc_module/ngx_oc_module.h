@@ -132,7 +132,6 @@ struct ngx_oc_instance_s {
     int64_t                     id;
     ngx_str_t                   header;     /* Authorization value */
     ngx_str_t                   id_text;
-    size_t                      header_size;
     uint64_t                    retry;      /* ms, when refused */
 
     ngx_queue_t                 waiters;

@@ -229,27 +229,30 @@ ngx_oc_shm_copy(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 
     len = omcf->platform_auth.len + sizeof(", Element ") - 1 + rec->token_len;
 
-    if (len > oi->header_size) {
+    if (oi->header.len != len
+        || ngx_memcmp(oi->header.data + len - rec->token_len, rec->token,
+                      rec->token_len)
+           != 0)
+    {
+        /*
+         * requests point at the value instead of copying it: a value once
+         * used is never changed or freed, a new token gets a new buffer
+         * (a few bytes per resolution that changed the token)
+         */
+
         p = ngx_alloc(len, ngx_cycle->log);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
-        if (oi->header.data) {
-            ngx_explicit_memzero(oi->header.data, oi->header_size);
-            ngx_free(oi->header.data);
-        }
-
         oi->header.data = p;
-        oi->header_size = len;
+
+        p = ngx_cpymem(p, omcf->platform_auth.data, omcf->platform_auth.len);
+        p = ngx_cpymem(p, ", Element ", sizeof(", Element ") - 1);
+        p = ngx_cpymem(p, rec->token, rec->token_len);
+
+        oi->header.len = p - oi->header.data;
     }
-
-    p = ngx_cpymem(oi->header.data, omcf->platform_auth.data,
-                   omcf->platform_auth.len);
-    p = ngx_cpymem(p, ", Element ", sizeof(", Element ") - 1);
-    p = ngx_cpymem(p, rec->token, rec->token_len);
-
-    oi->header.len = p - oi->header.data;
 
     if (oi->id_text.data == NULL) {
         oi->id_text.data = ngx_alloc(NGX_INT64_LEN, ngx_cycle->log);
