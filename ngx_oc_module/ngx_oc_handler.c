@@ -69,7 +69,13 @@ ngx_oc_handler(ngx_http_request_t *r)
     olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
 
     oi = olcf->instance;
-    if (oi == NULL) {
+
+    /*
+     * a subrequest shares its parent's request headers: the header set
+     * there would reach the parent's upstream too
+     */
+
+    if (oi == NULL || r != r->main) {
         return NGX_DECLINED;
     }
 
@@ -310,6 +316,7 @@ ngx_oc_refuse(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
 
     if (oi->retry > now && !timedout) {
         retry = (time_t) ((oi->retry - now + 999) / 1000);
+        retry = ngx_min(retry, (time_t) (omcf->recheck_interval / 1000 + 1));
     }
 
     h = ngx_list_push(&r->headers_out.headers);
@@ -408,7 +415,7 @@ ngx_oc_header_filter(ngx_http_request_t *r)
     status = r->headers_out.status;
 
     if ((status != NGX_HTTP_UNAUTHORIZED && status != NGX_HTTP_FORBIDDEN)
-        || r->upstream == NULL)
+        || r->upstream == NULL || r != r->main)
     {
         return ngx_oc_next_header_filter(r);
     }

@@ -37,6 +37,14 @@ static char *ngx_oc_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_oc_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_oc_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_oc_zone_init(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf);
+static char *ngx_oc_positive_msec(ngx_conf_t *cf, void *post, void *data);
+static char *ngx_oc_positive_size(ngx_conf_t *cf, void *post, void *data);
+
+
+static ngx_conf_post_handler_pt  ngx_oc_positive_msec_p =
+    ngx_oc_positive_msec;
+static ngx_conf_post_handler_pt  ngx_oc_positive_size_p =
+    ngx_oc_positive_size;
 
 
 static ngx_command_t  ngx_oc_commands[] = {
@@ -81,14 +89,14 @@ static ngx_command_t  ngx_oc_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_oc_main_conf_t, api_timeout),
-      NULL },
+      &ngx_oc_positive_msec_p },
 
     { ngx_string("oc_wait_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_oc_main_conf_t, wait_timeout),
-      NULL },
+      &ngx_oc_positive_msec_p },
 
     { ngx_string("oc_api_retries"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -102,21 +110,21 @@ static ngx_command_t  ngx_oc_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_oc_main_conf_t, recheck_interval),
-      NULL },
+      &ngx_oc_positive_msec_p },
 
     { ngx_string("oc_oauth_state_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_oc_main_conf_t, oauth_state_timeout),
-      NULL },
+      &ngx_oc_positive_msec_p },
 
     { ngx_string("oc_api_max_body"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_oc_main_conf_t, api_max_body),
-      NULL },
+      &ngx_oc_positive_size_p },
 
     { ngx_string("oc_pass"),
       NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -543,4 +551,30 @@ ngx_oc_zone_init(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf)
     omcf->shm_zone = shm_zone;
 
     return NGX_OK;
+}
+
+
+static char *
+ngx_oc_positive_msec(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *ms = data;
+
+    if (*ms == 0) {
+        return "must be greater than zero";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_oc_positive_size(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t  *sp = data;
+
+    if (*sp == 0) {
+        return "must be greater than zero";
+    }
+
+    return NGX_CONF_OK;
 }

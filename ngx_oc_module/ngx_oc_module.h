@@ -76,6 +76,7 @@ typedef struct {
     /* an upstream 403: ask Open Connectors whether it is disabled */
     ngx_uint_t                  check;
     uint64_t                    check_after;    /* ms, wall clock */
+    uint64_t                    stale_after;    /* ms, wall clock */
 
     int64_t                     id;
     time_t                      token_time;
@@ -192,7 +193,8 @@ ngx_uint_t ngx_oc_shm_lease_held(ngx_oc_main_conf_t *omcf,
 void ngx_oc_shm_publish(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     int64_t id, ngx_str_t *token, u_char *digest);
 void ngx_oc_shm_fail(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
-    ngx_uint_t state, ngx_str_t *error, ngx_str_t *request_id);
+    ngx_uint_t state, uint64_t delay, ngx_str_t *error,
+    ngx_str_t *request_id);
 ngx_uint_t ngx_oc_shm_mark_stale(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     ngx_atomic_uint_t gen);
 void ngx_oc_shm_release(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);

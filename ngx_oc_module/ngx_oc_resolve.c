@@ -16,6 +16,10 @@
 #define NGX_OC_RETRY_MIN        250
 #define NGX_OC_RETRY_AFTER_MAX  60
 
+/* unauthorized until a person consents again: no automatic retry */
+#define NGX_OC_CONSENT          100
+#define NGX_OC_NEVER            ((uint64_t) 365 * 86400 * 1000)
+
 
 typedef void (*ngx_oc_step_pt)(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 
@@ -780,7 +784,7 @@ ngx_oc_get_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
          * user and app: another instance may have been authorized
          */
 
-        ngx_oc_failed(res, NGX_OC_UNAUTHORIZED, NULL,
+        ngx_oc_failed(res, NGX_OC_CONSENT, NULL,
                       "the upstream rejected the token of instance %L: "
                       "re-authorization needed (was another instance "
                       "authorized for the same Pipedrive app?)", oci.id);
@@ -895,7 +899,7 @@ ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
     ngx_oc_api_instance_t  oci;
 
     if (h->status != 200 && res->code.len) {
-        ngx_oc_failed(res, NGX_OC_UNAUTHORIZED, h,
+        ngx_oc_failed(res, NGX_OC_CONSENT, h,
                       "re-authorizing with PATCH /instances/{id}");
         return;
     }
@@ -967,11 +971,13 @@ ngx_oc_failed(ngx_oc_resolver_t *res, ngx_uint_t state, ngx_oc_http_t *h,
 {
     u_char             *p, *last;
     va_list             args;
+    uint64_t            delay;
     ngx_str_t           error, message, request_id;
     ngx_oc_instance_t  *oi;
     u_char              buf[NGX_OC_ERROR_MAX];
 
     oi = res->oi;
+    delay = 0;
 
     p = buf;
     last = buf + sizeof(buf);
@@ -994,13 +1000,37 @@ ngx_oc_failed(ngx_oc_resolver_t *res, ngx_uint_t state, ngx_oc_http_t *h,
 
         if (h->status == 403) {
             state = NGX_OC_DISABLED;
+
+        } else if (h->status == 401 && state != NGX_OC_CONSENT) {
+            /* the User or Organization secret was rejected */
+            state = NGX_OC_UNAUTHORIZED;
         }
+    }
+
+    switch (state) {
+
+    case NGX_OC_CONSENT:
+        state = NGX_OC_UNAUTHORIZED;
+        delay = NGX_OC_NEVER;
+        break;
+
+    case NGX_OC_DISABLED:
+        delay = res->omcf->recheck_interval;
+        break;
+
+    case NGX_OC_UNAUTHORIZED:
+        if (h == NULL) {
+            /* no oauth2 instance yet: look again now and then, never POST */
+            delay = res->omcf->recheck_interval;
+        }
+
+        break;
     }
 
     error.data = buf;
     error.len = p - buf;
 
-    ngx_oc_shm_fail(res->omcf, oi, state, &error, &request_id);
+    ngx_oc_shm_fail(res->omcf, oi, state, delay, &error, &request_id);
 
     if (request_id.len) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,

@@ -140,6 +140,13 @@ ngx_oc_shm_record(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
         if (rec->block_len == oi->block.len
             && ngx_memcmp(rec->block, oi->block.data, oi->block.len) == 0)
         {
+            /* a reload may have fixed what failed: try again at once */
+
+            if (rec->state == NGX_OC_FAILED) {
+                rec->next_retry = 0;
+                rec->failures = 0;
+            }
+
             goto done;
         }
     }
@@ -406,6 +413,10 @@ ngx_oc_shm_publish(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
         || ngx_memcmp(rec->token, token->data, token->len) != 0)
     {
         rec->token_time = ngx_time();
+
+    } else if (rec->state == NGX_OC_STALE) {
+        /* Open Connectors still stands by the token: the 401s are not ours */
+        rec->stale_after = ngx_oc_now_ms() + NGX_OC_CHECK_PAUSE;
     }
 
     ngx_memcpy(rec->token, token->data, token->len);
@@ -441,15 +452,14 @@ ngx_oc_shm_publish(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 
 /*
  * a failed resolution: the state given, or NGX_OC_READY to keep a usable
- * token (a failed reconcile); the next try after an exponential back-off
- * with jitter
+ * token (a failed reconcile); the next try after "delay" ms, or after an
+ * exponential back-off with jitter when it is 0
  */
 
 void
 ngx_oc_shm_fail(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
-    ngx_uint_t state, ngx_str_t *error, ngx_str_t *request_id)
+    ngx_uint_t state, uint64_t delay, ngx_str_t *error, ngx_str_t *request_id)
 {
-    uint64_t         delay;
     ngx_oc_shrec_t  *rec;
 
     rec = oi->rec;
@@ -465,14 +475,7 @@ ngx_oc_shm_fail(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 
     rec->check = 0;
 
-    if (state == NGX_OC_UNAUTHORIZED && oi->auth == NGX_OC_AUTH_OAUTH2) {
-        /* only a person's consent helps: wait for the callback */
-        delay = (uint64_t) 365 * 86400 * 1000;
-
-    } else if (state == NGX_OC_DISABLED) {
-        delay = omcf->recheck_interval;
-
-    } else {
+    if (delay == 0) {
         delay = (uint64_t) NGX_OC_BACKOFF_MIN << ngx_min(rec->failures, 6);
         delay = ngx_min(delay, NGX_OC_BACKOFF_MAX);
         delay = delay * 3 / 4 + (uint64_t) ngx_random() % (delay / 2 + 1);
@@ -516,7 +519,9 @@ ngx_oc_shm_mark_stale(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 
     ngx_shmtx_lock(&omcf->shpool->mutex);
 
-    if (rec->generation == gen && rec->state == NGX_OC_READY) {
+    if (rec->generation == gen && rec->state == NGX_OC_READY
+        && ngx_oc_now_ms() >= rec->stale_after)
+    {
         rec->state = NGX_OC_STALE;
         rec->generation++;
         marked = 1;

@@ -503,6 +503,13 @@ bad('oc_zone too small for its instances',
     http => join('', map { "    oc_instance i$_ {\n        element e;\n    }\n" }
                          1 .. 20));
 
+for my $d (qw(oc_api_timeout oc_wait_timeout oc_recheck_interval
+              oc_oauth_state_timeout oc_api_max_body))
+{
+    bad("$d 0", qr/"$d" directive must be greater than zero/,
+        globals => $GLOBALS . "    $d 0;  # HERE\n");
+}
+
 good('oc_zone large enough', globals => $GLOBALS . "    oc_zone big:1m;\n",
      http => $PD);
 

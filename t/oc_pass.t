@@ -48,6 +48,16 @@ http {
             proxy_pass  %%OC_API_URL%%/hubs/crm/;
         }
 
+        location = /check {
+            oc_pass  pd;
+            return   204;
+        }
+
+        location /sub/ {
+            auth_request  /check;
+            proxy_pass    %%OC_API_URL%%/hubs/crm/;
+        }
+
         location = /var {
             oc_pass  pd;
             return   200 "$oc_authorization|$oc_instance_id\n";
@@ -91,6 +101,14 @@ is($hub[-1]{authorization}, 'Basic Y2xpZW50OnNlY3JldA==',
 
 is(http_body(http_get('/var')), "$want|$inst->{id}\n",
    '$oc_authorization and $oc_instance_id');
+
+# a subrequest shares its parent's headers: oc_pass stays out of it
+like(http_get('/sub/users'), qr/^HTTP\/1\.1 401 /,
+     'subrequest: main request not authorized by it');
+@hub = grep { $_->{endpoint} eq 'GET /hubs/users' } @{ $sim->calls };
+is(scalar @hub, 1, 'subrequest: main request proxied');
+unlike($hub[0]{authorization} // '', qr/Element/,
+       'subrequest: no token leaked to the main request');
 
 is($sim->count('POST /instances'), 1, 'one instance created');
 
