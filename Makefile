@@ -16,7 +16,7 @@ BUILD := build
 MODULE := $(BUILD)/ngx_oc_module.so
 SRCS := config $(wildcard ngx_oc_module/*.[ch])
 
-DEBS := nginx nginx-dev libcurl4-openssl-dev libcjson-dev gcc make \
+DEBS := nginx nginx-dev libcurl4-openssl-dev libcjson-dev libssl-dev gcc make \
         perl python3 curl wrk valgrind openssl chromium chromium-driver
 
 # make deb, and so make test (t/oc_deb.t builds the package and lints it)

@@ -8,6 +8,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #include <ngx_sha1.h>
+#include <openssl/evp.h>
 
 #include "ngx_oc_module.h"
 #include "ngx_oc_conf.h"
@@ -15,6 +16,7 @@
 
 /* a secret file holds a token or a small JSON document, never more */
 #define NGX_OC_SECRET_FILE_MAX  (1024 * 1024)
+#define NGX_OC_DIGEST_ROUNDS    20000
 
 
 typedef struct {
@@ -284,6 +286,7 @@ ngx_oc_instance_add(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf,
     oi->create = NGX_CONF_UNSET;
     oi->file = cf->conf_file->file.name.data;
     oi->line = cf->conf_file->line;
+    oi->referrer = ((ngx_str_t *) cf->args->elts)[0];
 
     if (ngx_array_init(&oi->tags, cf->pool, 2, sizeof(ngx_str_t))
         != NGX_OK)
@@ -660,17 +663,18 @@ ngx_oc_conf_validate(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf)
 
         if (declared == 0) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "oc_pass: unknown oc_instance \"%V\", no "
+                          "%V: unknown oc_instance \"%V\", no "
                           "oc_instance block is declared, add "
                           "\"oc_instance %V { element ...; }\" to the http "
-                          "block in %s:%ui",
+                          "block in %s:%ui", &oip[i]->referrer,
                           &oip[i]->block, &oip[i]->block,
                           oip[i]->file, oip[i]->line);
 
         } else {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                          "oc_pass: unknown oc_instance \"%V\" in %s:%ui",
-                          &oip[i]->block, oip[i]->file, oip[i]->line);
+                          "%V: unknown oc_instance \"%V\" in %s:%ui",
+                          &oip[i]->referrer, &oip[i]->block, oip[i]->file,
+                          oip[i]->line);
         }
 
         return NGX_ERROR;
@@ -1033,7 +1037,7 @@ ngx_oc_auth_name(ngx_uint_t auth)
 void
 ngx_oc_instance_digest(ngx_oc_instance_t *oi, u_char *digest)
 {
-    u_char               hash[20];
+    u_char               hash[20], stretched[20];
     ngx_str_t           *tag, *prev, *next;
     ngx_uint_t           i, j;
     ngx_sha1_t           sha1;
@@ -1092,7 +1096,22 @@ ngx_oc_instance_digest(ngx_oc_instance_t *oi, u_char *digest)
 
     ngx_sha1_final(hash, &sha1);
 
-    ngx_hex_dump(digest, hash, sizeof(hash));
+    /*
+     * the digest is stored with the instance, where anyone who can list
+     * the account's instances reads it; it covers the Pipedrive secrets,
+     * so it is stretched to make guessing them offline expensive
+     */
+
+    if (PKCS5_PBKDF2_HMAC((const char *) hash, sizeof(hash),
+                          oi->name.data, oi->name.len,
+                          NGX_OC_DIGEST_ROUNDS, EVP_sha256(),
+                          sizeof(stretched), stretched)
+        != 1)
+    {
+        ngx_memcpy(stretched, hash, sizeof(stretched));
+    }
+
+    ngx_hex_dump(digest, stretched, sizeof(stretched));
 }
 
 

@@ -117,6 +117,7 @@ struct ngx_oc_instance_s {
 
     u_char                     *file;
     ngx_uint_t                  line;
+    ngx_str_t                   referrer;   /* the directive naming it */
 
     ngx_str_t                   oauth_start;    /* its location, for 503s */
     ngx_uint_t                  oauth_used;

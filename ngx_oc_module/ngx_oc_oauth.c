@@ -163,9 +163,14 @@ ngx_oc_oauth_url_done(ngx_oc_http_t *h)
 
     if (h->status != 200) {
         ngx_oc_api_parse_error(r->pool, &h->response, &message, &request_id);
+
+        if (request_id.len == 0) {
+            ngx_str_set(&request_id, "none");
+        }
+
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
                       "oc_oauth_start: GET /elements/%V/oauth/url answered "
-                      "%l: %V (requestId: %V)", &olcf->oauth->element,
+                      "%l: \"%V\" (requestId: %V)", &olcf->oauth->element,
                       h->status, &message, &request_id);
         goto failed;
     }

@@ -416,6 +416,12 @@ ngx_oc_call_done(ngx_oc_http_t *h)
         return;
     }
 
+    if (res->step == ngx_oc_update_done && res->code.len == 0) {
+        /* a reconcile that fails does not take a good token away */
+        res->step(res, h);
+        return;
+    }
+
     if (h->result != CURLE_OK) {
         ngx_oc_failed(res, NGX_OC_FAILED, NULL,
                       "%s %s failed: %s",
@@ -904,11 +910,21 @@ ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
         return;
     }
 
-    if (h->status != 200) {
+    if (h->result != CURLE_OK || h->status != 200) {
         /* the instance and its token are fine, its configuration is old */
 
-        if (ngx_oc_publish(res, &res->winner, NULL, "found") == NGX_OK) {
-            ngx_oc_failed(res, NGX_OC_READY, h, "PATCH /instances/{id}");
+        if (ngx_oc_publish(res, &res->winner, NULL, "found") != NGX_OK) {
+            return;
+        }
+
+        if (h->result != CURLE_OK) {
+            ngx_oc_failed(res, NGX_OC_READY, NULL,
+                          "PATCH /instances/%L failed: %s",
+                          res->winner.id, h->error);
+
+        } else {
+            ngx_oc_failed(res, NGX_OC_READY, h, "PATCH /instances/%L",
+                          res->winner.id);
         }
 
         return;

@@ -108,6 +108,36 @@ for my $case (@cases) {
     $t->stop;
 }
 
+# a reconcile that fails keeps the token: requests go on
+for my $f ([close => close => 1], [500 => status => 500]) {
+    my ($name, %fault) = @$f;
+    my $t = OCTest->new;
+    my $sim = $t->sim;
+    my $inst = $sim->seed_instance(name => 'acme-crm', auth => 'emailPassword',
+                                   config => { 'pipedrive.email' => 'a@b',
+                                               'pipedrive.password' => 'x' });
+    $sim->fault(endpoint => 'PATCH /instances/{id}', count => 10, %fault);
+    $t->write_conf(oc_conf(http => $HTTP))->run;
+
+    like(http_get('/crm/contacts', timeout => 10), qr/ 200 /,
+         "PATCH $name: request served with the found token");
+    is(hub_token($sim), $inst->{token}, "PATCH $name: its token");
+    ok($t->grep_log(qr/\[error\].*PATCH \/instances\/$inst->{id}/),
+       "PATCH $name: logged");
+
+    $sim->clear_faults;
+    my $end = time + 8;
+    my $applied;
+    until ($applied = grep { /^ngx-oc-digest:/ }
+                      @{ $sim->instances->[0]{tags} // [] })
+    {
+        last if time > $end;
+        sleep 0.2;
+    }
+    ok($applied, "PATCH $name: applied after the back-off");
+    $t->stop;
+}
+
 # back-off: 1,000 requests during a 5-second outage
 {
     my $t = OCTest->new;
