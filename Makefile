@@ -86,7 +86,10 @@ ifeq ($(NGINX_SRC),)
 	    || { tail -20 ../configure.log; exit 1; }
 else
 	cp -a $(NGINX_SRC) $(BUILD)/nginx
-	cd $(BUILD)/nginx && ./configure --with-compat --with-debug \
+	# a release tarball has ./configure, a checkout of the repository
+	# auto/configure
+	cd $(BUILD)/nginx && { [ -x configure ] || ln -s auto/configure .; } \
+	    && ./configure --with-compat --with-debug \
 	        --add-dynamic-module=$(CURDIR) > ../configure.log \
 	    || { tail -20 ../configure.log; exit 1; }
 endif
