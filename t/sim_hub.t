@@ -94,6 +94,14 @@ $r = $sim->api(POST => '/hubs/crm/contacts', '{bad', element => $tok, raw => 1);
 is($r->{status}, 400, 'invalid JSON body: 400');
 is(hub(DELETE => '/hubs/crm/contacts')->{status}, 405, 'DELETE on a list: 405');
 
+# HEAD is GET without the body, with the same 401 for a bad token
+$r = hub(HEAD => '/hubs/crm/contacts');
+is($r->{status}, 200, 'HEAD on a list: 200');
+is($r->{content} // '', '', 'HEAD: no body');
+is(hub(HEAD => '/hubs/crm/contacts/1')->{status}, 200, 'HEAD on a record: 200');
+is($sim->api(HEAD => '/hubs/crm/contacts', undef, element => 'nope')->{status},
+    401, 'HEAD with an unknown token: 401');
+
 # ---- endpoint names -------------------------------------------------------------------
 
 my $counts = $sim->counts;

@@ -109,6 +109,8 @@ def hub_route(method, rest):
         template = "/hubs/%s/{id}" % resource
         methods = {"GET": hub_get, "PUT": hub_put, "PATCH": hub_patch,
                    "DELETE": hub_delete}
+    # HEAD is GET without the body (the server leaves the body out)
+    methods["HEAD"] = methods["GET"]
     fn = methods.get(method)
     args = (resource,) if rec_id is None else (resource, rec_id)
     return "%s %s" % (method, template), fn and bound(hub_call, fn, *args)
