@@ -28,6 +28,8 @@ typedef struct {
 
 static ngx_int_t ngx_oc_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_inject(ngx_http_request_t *r, ngx_oc_instance_t *oi);
+static ngx_oc_ctx_t *ngx_oc_get_ctx(ngx_http_request_t *r,
+    ngx_oc_main_conf_t *omcf);
 static ngx_int_t ngx_oc_wait(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi) ngx_oc_cold;
 static void ngx_oc_wake_handler(ngx_event_t *ev);
@@ -122,39 +124,54 @@ ngx_oc_inject(ngx_http_request_t *r, ngx_oc_instance_t *oi)
 }
 
 
-static ngx_int_t
-ngx_oc_wait(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
-    ngx_oc_instance_t *oi)
+static ngx_oc_ctx_t *
+ngx_oc_get_ctx(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf)
 {
-    ngx_int_t            rc;
-    ngx_msec_int_t       left;
     ngx_oc_ctx_t        *ctx;
     ngx_pool_cleanup_t  *cln;
 
     ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
+    if (ctx != NULL) {
+        return ctx;
+    }
 
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_oc_ctx_t));
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_oc_ctx_t));
-        if (ctx == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+        return NULL;
+    }
 
-        cln = ngx_pool_cleanup_add(r->pool, 0);
-        if (cln == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
 
-        cln->handler = ngx_oc_cleanup;
-        cln->data = ctx;
+    cln->handler = ngx_oc_cleanup;
+    cln->data = ctx;
 
-        ctx->request = r;
-        ctx->deadline = ngx_current_msec + omcf->wait_timeout;
+    ctx->request = r;
+    ctx->deadline = ngx_current_msec + omcf->wait_timeout;
 
-        ctx->wake.handler = ngx_oc_wake_handler;
-        ctx->wake.data = r;
-        ctx->wake.log = r->connection->log;
+    ctx->wake.handler = ngx_oc_wake_handler;
+    ctx->wake.data = r;
+    ctx->wake.log = r->connection->log;
 
-        ngx_http_set_ctx(r, ctx, ngx_oc_module);
+    ngx_http_set_ctx(r, ctx, ngx_oc_module);
+
+    return ctx;
+}
+
+
+static ngx_int_t
+ngx_oc_wait(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi)
+{
+    ngx_int_t        rc;
+    ngx_msec_int_t   left;
+    ngx_oc_ctx_t    *ctx;
+
+    ctx = ngx_oc_get_ctx(r, omcf);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     rc = ngx_oc_resolve(omcf, oi);
