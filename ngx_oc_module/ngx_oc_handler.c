@@ -11,9 +11,12 @@ typedef struct {
     ngx_http_request_t         *request;
     ngx_queue_t                 queue;
     ngx_event_t                 wake;
+    ngx_event_t                 replay;
     ngx_msec_t                  deadline;
     unsigned                    waiting:1;
     unsigned                    timedout:1;
+    unsigned                    replayed:1;
+    unsigned                    header_only:1;
 } ngx_oc_ctx_t;
 
 
@@ -38,6 +41,9 @@ static ngx_int_t ngx_oc_refuse(ngx_http_request_t *r,
     ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi, ngx_uint_t timedout)
     ngx_oc_cold;
 static ngx_int_t ngx_oc_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_oc_replay(ngx_http_request_t *r,
+    ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
+static void ngx_oc_replay_handler(ngx_event_t *ev);
 static ngx_int_t ngx_oc_authorization_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_oc_instance_id_variable(ngx_http_request_t *r,
@@ -276,6 +282,10 @@ ngx_oc_cleanup(void *data)
     if (ctx->wake.posted) {
         ngx_delete_posted_event(&ctx->wake);
     }
+
+    if (ctx->replay.posted) {
+        ngx_delete_posted_event(&ctx->replay);
+    }
 }
 
 
@@ -416,14 +426,15 @@ ngx_oc_refuse(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
 
 
 /*
- * an upstream 401 with the current token: the token is stale;
- * an upstream 403: the instance may have been disabled
+ * an upstream 401 with the current token: the token is stale (and with
+ * oc_retry_on_401 the request may be sent again); an upstream 403: the
+ * instance may have been disabled
  */
 
 static ngx_int_t
 ngx_oc_header_filter(ngx_http_request_t *r)
 {
-    ngx_uint_t           status;
+    ngx_uint_t           status, replay;
     ngx_table_elt_t     *h;
     ngx_oc_instance_t   *oi;
     ngx_oc_loc_conf_t   *olcf;
@@ -447,11 +458,15 @@ ngx_oc_header_filter(ngx_http_request_t *r)
 
     omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
 
+    /* also with a token that another 401 has already marked stale */
+    replay = (status == NGX_HTTP_UNAUTHORIZED && olcf->retry_on_401);
+
     if (ngx_oc_shm_refresh(omcf, oi) != NGX_OC_READY
         || h->value.len != oi->header.len
         || ngx_memcmp(h->value.data, oi->header.data, h->value.len) != 0)
     {
-        return ngx_oc_next_header_filter(r);
+        return replay ? ngx_oc_replay(r, omcf, oi)
+                      : ngx_oc_next_header_filter(r);
     }
 
     if (status == NGX_HTTP_UNAUTHORIZED) {
@@ -473,7 +488,160 @@ ngx_oc_header_filter(ngx_http_request_t *r)
         (void) ngx_oc_resolve(omcf, oi);
     }
 
-    return ngx_oc_next_header_filter(r);
+    return replay ? ngx_oc_replay(r, omcf, oi) : ngx_oc_next_header_filter(r);
+}
+
+
+/*
+ * oc_retry_on_401: a GET, HEAD or DELETE without a body is sent once more
+ * instead of passing its upstream's 401 on.  The 401 goes no further:
+ * with header_only set, ngx_http_upstream_send_response() finalizes the
+ * upstream at once, as for a HEAD (its connection closed, or kept when
+ * no body is left to read), and ngx_http_finalize_request() takes the
+ * request as done, nothing sent, with only our extra count left on it.
+ * The replay starts from a posted event, after all of that has returned.
+ */
+
+static ngx_int_t
+ngx_oc_replay(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi)
+{
+    ngx_oc_ctx_t              *ctx;
+    ngx_table_elt_t           *h;
+    ngx_http_upstream_t       *u;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    h = r->headers_in.authorization;
+
+    /* still the current token: sent again, it would meet the same 401 */
+
+    if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY
+        && h->value.len == oi->header.len
+        && ngx_memcmp(h->value.data, oi->header.data, h->value.len) == 0)
+    {
+        return ngx_oc_next_header_filter(r);
+    }
+
+    u = r->upstream;
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    /*
+     * the upstream's own header only (once it is finalized u->cleanup is
+     * unset: an intercepted error's page), and no cache, store or
+     * post_action that would keep the first attempt running
+     */
+
+    if (r != r->main
+        || !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_DELETE))
+        || r->headers_in.content_length_n > 0
+        || r->headers_in.chunked
+        || r->header_sent
+        || u->cleanup == NULL
+        || u->header_sent
+        || u->store
+#if (NGX_HTTP_CACHE)
+        || r->cache
+#endif
+        || clcf->post_action.data)
+    {
+        return ngx_oc_next_header_filter(r);
+    }
+
+    ctx = ngx_oc_get_ctx(r, omcf);
+
+    if (ctx == NULL || ctx->replayed) {
+        return ngx_oc_next_header_filter(r);
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "oc_pass: upstream answered 401, sending the request "
+                  "again with a new token of \"%V\"", &oi->block);
+
+    ctx->replayed = 1;
+    ctx->header_only = r->header_only;
+
+    ctx->replay.handler = ngx_oc_replay_handler;
+    ctx->replay.data = r;
+    ctx->replay.log = r->connection->log;
+
+    ngx_post_event(&ctx->replay, &ngx_posted_events);
+
+    r->main->count++;
+    r->header_only = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request starts again at this module's precontent handler: same
+ * location, URI and arguments, no rewrite or access check run twice; it
+ * waits for the new token like any request, and the content handler
+ * makes a new upstream.  The rest is what an internal redirect resets.
+ */
+
+static void
+ngx_oc_replay_handler(ngx_event_t *ev)
+{
+    ngx_uint_t                  i;
+    ngx_oc_ctx_t               *ctx;
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_oc_main_conf_t         *omcf;
+    ngx_http_phase_handler_t   *ph;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    r = ev->data;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
+
+    ph = cmcf->phase_engine.handlers;
+
+    for (i = 0; ph[i].checker; i++) {
+        if (ph[i].handler == ngx_oc_handler) {
+            break;
+        }
+    }
+
+    if (!r->done || ph[i].checker == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                      "oc_retry_on_401: the first attempt was not "
+                      "finalized as expected");
+        ngx_http_finalize_request(r, NGX_ERROR);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0, "oc pass: replay");
+
+    r->done = 0;
+    r->request_complete = 0;
+    r->header_only = ctx->header_only;
+
+    ngx_http_clean_header(r);
+
+    ngx_memzero(r->ctx, sizeof(void *) * ngx_http_max_module);
+    ngx_http_set_ctx(r, ctx, ngx_oc_module);
+
+#if (NGX_HTTP_GZIP)
+    r->gzip_tested = 0;
+    r->gzip_ok = 0;
+    r->gzip_vary = 0;
+#endif
+
+    ctx->deadline = ngx_current_msec + omcf->wait_timeout;
+
+    r->phase_handler = i;
+    r->read_event_handler = ngx_http_block_reading;
+    r->write_event_handler = ngx_http_core_run_phases;
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
 }
 
 

@@ -133,6 +133,13 @@ static ngx_command_t  ngx_oc_commands[] = {
       0,
       NULL },
 
+    { ngx_string("oc_retry_on_401"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_oc_loc_conf_t, retry_on_401),
+      NULL },
+
     { ngx_string("oc_oauth_start"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_oc_oauth_start,
@@ -271,6 +278,7 @@ ngx_oc_create_loc_conf(ngx_conf_t *cf)
     }
 
     olcf->instance = NGX_CONF_UNSET_PTR;
+    olcf->retry_on_401 = NGX_CONF_UNSET;
 
     return olcf;
 }
@@ -283,6 +291,7 @@ ngx_oc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_oc_loc_conf_t *conf = child;
 
     ngx_conf_merge_ptr_value(conf->instance, prev->instance, NULL);
+    ngx_conf_merge_value(conf->retry_on_401, prev->retry_on_401, 0);
 
     return NGX_CONF_OK;
 }

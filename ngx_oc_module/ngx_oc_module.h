@@ -167,6 +167,7 @@ typedef struct {
 typedef struct {
     ngx_oc_instance_t          *instance;
     ngx_oc_instance_t          *oauth;      /* oc_oauth_start/_callback */
+    ngx_flag_t                  retry_on_401;
 } ngx_oc_loc_conf_t;
 
 
