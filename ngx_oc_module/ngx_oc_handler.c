@@ -32,7 +32,7 @@ typedef struct {
 static ngx_int_t ngx_oc_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_inject(ngx_http_request_t *r, ngx_oc_instance_t *oi);
 static ngx_oc_ctx_t *ngx_oc_get_ctx(ngx_http_request_t *r,
-    ngx_oc_main_conf_t *omcf);
+    ngx_oc_main_conf_t *omcf) ngx_oc_cold;
 static ngx_int_t ngx_oc_wait(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi) ngx_oc_cold;
 static void ngx_oc_wake_handler(ngx_event_t *ev);
@@ -42,8 +42,8 @@ static ngx_int_t ngx_oc_refuse(ngx_http_request_t *r,
     ngx_oc_cold;
 static ngx_int_t ngx_oc_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_replay(ngx_http_request_t *r,
-    ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
-static void ngx_oc_replay_handler(ngx_event_t *ev);
+    ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi) ngx_oc_cold;
+static void ngx_oc_replay_handler(ngx_event_t *ev) ngx_oc_cold;
 static ngx_int_t ngx_oc_authorization_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_oc_instance_id_variable(ngx_http_request_t *r,
