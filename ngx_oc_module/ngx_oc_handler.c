@@ -636,6 +636,8 @@ ngx_oc_replay_handler(ngx_event_t *ev)
 
     ctx->deadline = ngx_current_msec + omcf->wait_timeout;
 
+    c->log->action = NULL;
+
     r->phase_handler = i;
     r->read_event_handler = ngx_http_block_reading;
     r->write_event_handler = ngx_http_core_run_phases;
