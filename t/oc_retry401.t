@@ -59,14 +59,16 @@ sub wait_for {
 }
 
 # /crm/ as in OCConf, plus: a location that turns the retry off, one without
-# proxy buffering, one whose rewrite must not run twice, one whose error_page
-# takes the 401, one with a cache, and an HTTP/2 port
+# proxy buffering, one with keep-alive connections to the upstream, one
+# whose rewrite must not run twice, one whose error_page takes the 401, one
+# with a cache, and an HTTP/2 port
 sub conf {
     my (%o) = @_;
     my $workers = $o{workers} // 1;
     my $http = $o{http} // 'oc_retry_on_401 on;';
     my $create = $o{create} // 'on';
     my $main = $o{main} // '';
+    my $hub = $o{hub} // '127.0.0.1:9';
 
     return <<"EOF";
 %%LOAD_MODULE%%
@@ -79,6 +81,11 @@ http {
     %%TEST_GLOBALS_HTTP%%
 
     proxy_cache_path  %%TESTDIR%%/cache  keys_zone=c:1m;
+
+    upstream hub {
+        server     $hub;
+        keepalive  4;
+    }
 
     oc_api_url              %%OC_API_URL%%;
     oc_user_secret          %%OC_USER_SECRET%%;
@@ -113,6 +120,13 @@ http {
             oc_pass          pd;
             proxy_buffering  off;
             proxy_pass       %%OC_API_URL%%/hubs/crm/;
+        }
+
+        location /ka/ {
+            oc_pass             pd;
+            proxy_http_version  1.1;
+            proxy_set_header    Connection "";
+            proxy_pass          http://hub/elements/api-v2/hubs/crm/;
         }
 
         location /rw/ {
@@ -389,7 +403,8 @@ for my $loc (qw(ie cached)) {
 {
     my $t = OCTest->new;
     my $sim = $t->sim;
-    $t->write_conf(conf(workers => 2))->run;
+    $t->write_conf(conf(workers => 2, hub => '127.0.0.1:' . $sim->port))
+      ->run;
 
     my @warm = http_many(4, '/crm/contacts');
     is_deeply(statuses(@warm), { 200 => 4 }, 'concurrent: warm');
@@ -414,6 +429,17 @@ for my $loc (qw(ie cached)) {
        'concurrent: each 401 replayed once');
 
     like(http_get('/crm/contacts'), qr/ 200 /, 'concurrent: still serving');
+
+    # the same with keep-alive connections to the upstream: the first
+    # attempt's connection, with the 401's body unread, is not reused
+    ($old, $new) = rotate($sim);
+    @r = http_many(20, '/ka/contacts');
+    is_deeply(statuses(@r), { 200 => 20 }, 'upstream keep-alive: all 200')
+        or diag explain statuses(@r);
+    @r = http_many(20, '/ka/contacts');
+    is_deeply(statuses(@r), { 200 => 20 }, 'upstream keep-alive: again');
+    is(scalar(grep { $_ eq $new } tokens(hub_calls($sim))), 40,
+       'upstream keep-alive: 40 answers with the new token');
     $t->stop;
 }
 
