@@ -126,6 +126,8 @@ ngx_oc_inject(ngx_http_request_t *r, ngx_oc_instance_t *oi)
 
     h->value = oi->header;
 
+    (void) ngx_atomic_fetch_add(&oi->rec->counters.injected, 1);
+
     return NGX_DECLINED;
 }
 
@@ -306,6 +308,7 @@ ngx_oc_refuse(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
     ngx_table_elt_t  *h;
 
     ngx_oc_shm_error(omcf, oi, r->pool, &error, &request_id);
+    ngx_oc_status_refused(oi, timedout);
 
     if (timedout) {
         ngx_str_set(&reason, "timed out waiting for the instance token");

@@ -126,6 +126,13 @@ static ngx_command_t  ngx_oc_commands[] = {
       offsetof(ngx_oc_main_conf_t, api_max_body),
       &ngx_oc_positive_size_p },
 
+    { ngx_string("oc_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_oc_status,
+      0,
+      0,
+      NULL },
+
     { ngx_string("oc_pass"),
       NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_oc_pass,

@@ -41,6 +41,36 @@
 #define NGX_OC_DISABLED             5
 
 
+/* counters, see ngx_oc_status.c for their names */
+#define NGX_OC_REFUSED_FAILED       0
+#define NGX_OC_REFUSED_DISABLED     1
+#define NGX_OC_REFUSED_UNAUTHORIZED 2
+#define NGX_OC_REFUSED_TIMEOUT      3
+#define NGX_OC_REFUSED_UNAVAILABLE  4
+#define NGX_OC_REFUSED_N            5
+
+#define NGX_OC_CALL_LIST            0
+#define NGX_OC_CALL_GET             1
+#define NGX_OC_CALL_CREATE          2
+#define NGX_OC_CALL_UPDATE          3
+#define NGX_OC_CALL_DELETE          4
+#define NGX_OC_CALL_OAUTH           5
+#define NGX_OC_CALL_N               6
+
+#define NGX_OC_OUTCOME_OK           0
+#define NGX_OC_OUTCOME_CLIENT_ERROR 1
+#define NGX_OC_OUTCOME_SERVER_ERROR 2
+#define NGX_OC_OUTCOME_TRANSPORT    3
+#define NGX_OC_OUTCOME_N            4
+
+#define NGX_OC_RESOLVED_FOUND       0
+#define NGX_OC_RESOLVED_CREATED     1
+#define NGX_OC_RESOLVED_UPDATED     2
+#define NGX_OC_RESOLVED_SETTLED     3
+#define NGX_OC_RESOLVED_FAILED      4
+#define NGX_OC_RESOLVED_N           5
+
+
 typedef struct ngx_oc_instance_s  ngx_oc_instance_t;
 typedef struct ngx_oc_resolver_s  ngx_oc_resolver_t;
 
@@ -55,6 +85,17 @@ typedef struct {
     u_char                      state[NGX_OC_OAUTH_STATE_LEN];
     uint64_t                    expires;        /* ms, wall clock */
 } ngx_oc_oauth_state_t;
+
+
+/* since the zone was created: shared by the workers, kept over reloads */
+
+typedef struct {
+    ngx_atomic_t                injected;
+    ngx_atomic_t                refused[NGX_OC_REFUSED_N];
+    ngx_atomic_t                calls[NGX_OC_CALL_N][NGX_OC_OUTCOME_N];
+    ngx_atomic_t                resolutions[NGX_OC_RESOLVED_N];
+    ngx_atomic_t                purges;         /* tokens dropped on a 401 */
+} ngx_oc_counters_t;
 
 
 /* one record per declared instance, in the shared zone */
@@ -88,6 +129,8 @@ typedef struct {
 
     /* digest of the declaration last applied to the instance */
     u_char                      digest[NGX_OC_DIGEST_LEN];
+
+    ngx_oc_counters_t           counters;
 
     time_t                      error_time;
     size_t                      error_len;
@@ -206,6 +249,11 @@ void ngx_oc_shm_state_add(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     u_char *state);
 ngx_int_t ngx_oc_shm_state_take(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi, ngx_str_t *state);
+
+/* ngx_oc_status.c */
+char *ngx_oc_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+void ngx_oc_status_refused(ngx_oc_instance_t *oi, ngx_uint_t timedout);
+void ngx_oc_status_resolved(ngx_oc_instance_t *oi, const char *outcome);
 
 /* ngx_oc_resolve.c */
 ngx_int_t ngx_oc_init_process(ngx_cycle_t *cycle);

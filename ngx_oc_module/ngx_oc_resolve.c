@@ -8,6 +8,7 @@
 #include "ngx_oc_api.h"
 #include "ngx_oc_curl.h"
 #include "ngx_oc_conf.h"
+#include "ngx_oc_status.h"
 
 
 #define NGX_OC_TICK             1000
@@ -411,6 +412,8 @@ ngx_oc_call_done(ngx_oc_http_t *h)
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "oc resolve \"%V\": status %l, %uz bytes, curl %d",
                    &res->oi->block, h->status, h->response.len, h->result);
+
+    ngx_oc_status_call(res->oi, h, res->omcf->api_url.len);
 
     if (ngx_oc_call_retry(res, h)) {
         return;
@@ -838,19 +841,19 @@ static void
 ngx_oc_delete_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 {
     if (h->status == 200 || h->status == 204 || h->status == 404) {
-        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "oc_instance \"%V\": deleted duplicate instance %L, "
                       "instance %L was first",
                       &res->oi->block, res->created, res->winner.id);
 
     } else {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "oc_instance \"%V\": deleting duplicate instance %L "
                       "failed with status %l",
                       &res->oi->block, res->created, h->status);
     }
 
-    res->created = 0;
+    /* res->created stays: ngx_oc_settle() reports the duplicate settled */
 
     ngx_oc_settle(res, &res->winner);
 }
@@ -879,7 +882,8 @@ ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
         && ngx_memcmp(oci->digest.data, oi->digest, NGX_OC_DIGEST_LEN) == 0)
     {
         if (ngx_oc_publish(res, oci, oi->digest,
-                           oci->id == res->created ? "created" : "found")
+                           oci->id == res->created ? "created"
+                           : res->created ? "settled" : "found")
             == NGX_OK)
         {
             ngx_oc_finish(res);
@@ -913,7 +917,7 @@ ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
     if (h->result != CURLE_OK || h->status != 200) {
         /* the instance and its token are fine, its configuration is old */
 
-        if (ngx_oc_publish(res, &res->winner, NULL, "found") != NGX_OK) {
+        if (ngx_oc_publish(res, &res->winner, NULL, NULL) != NGX_OK) {
             return;
         }
 
@@ -946,7 +950,10 @@ ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 }
 
 
-/* NGX_ERROR: the resolution failed and is over */
+/*
+ * NGX_ERROR: the resolution failed and is over; "action" is the outcome
+ * logged and counted, NULL when ngx_oc_failed() reports it instead
+ */
 
 static ngx_int_t
 ngx_oc_publish(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci,
@@ -965,12 +972,28 @@ ngx_oc_publish(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci,
     if (res->stale.len == oci->token.len
         && ngx_memcmp(res->stale.data, oci->token.data, oci->token.len) == 0)
     {
-        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "oc_instance \"%V\": instance %L keeps its token "
                       "after an upstream 401", &oi->block, oci->id);
     }
 
     ngx_oc_shm_publish(res->omcf, oi, oci->id, &oci->token, digest);
+
+    if (action == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_oc_status_resolved(oi, action);
+
+    if (ngx_strcmp(action, "settled") == 0) {
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": settled a duplicate: instance %L "
+                      "was first, using it instead of instance %L, "
+                      "\"%V\", token %*s...",
+                      &oi->block, oci->id, res->created, &oi->name,
+                      (size_t) ngx_min(oci->token.len, 4), oci->token.data);
+        return NGX_OK;
+    }
 
     ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                   "oc_instance \"%V\": %s instance %L \"%V\", token %*s...",
@@ -989,6 +1012,7 @@ ngx_oc_failed(ngx_oc_resolver_t *res, ngx_uint_t state, ngx_oc_http_t *h,
     va_list             args;
     uint64_t            delay;
     ngx_str_t           error, message, request_id;
+    ngx_uint_t          level;
     ngx_oc_instance_t  *oi;
     u_char              buf[NGX_OC_ERROR_MAX];
 
@@ -1047,15 +1071,22 @@ ngx_oc_failed(ngx_oc_resolver_t *res, ngx_uint_t state, ngx_oc_http_t *h,
     error.len = p - buf;
 
     ngx_oc_shm_fail(res->omcf, oi, state, delay, &error, &request_id);
+    ngx_oc_status_resolved(oi, "failed");
+
+    /* an error when requests are refused, a warning when the token stays */
+
+    level = (state == NGX_OC_READY) ? NGX_LOG_WARN : NGX_LOG_ERR;
 
     if (request_id.len) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "oc_instance \"%V\": %V (requestId: %V)",
-                      &oi->block, &error, &request_id);
+        ngx_log_error(level, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": %V (requestId: %V)%s",
+                      &oi->block, &error, &request_id,
+                      state == NGX_OC_READY ? ", the token stays in use" : "");
 
     } else {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "oc_instance \"%V\": %V", &oi->block, &error);
+        ngx_log_error(level, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": %V%s", &oi->block, &error,
+                      state == NGX_OC_READY ? ", the token stays in use" : "");
     }
 
     ngx_oc_finish(res);

@@ -524,6 +524,7 @@ ngx_oc_shm_mark_stale(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     {
         rec->state = NGX_OC_STALE;
         rec->generation++;
+        (void) ngx_atomic_fetch_add(&rec->counters.purges, 1);
         marked = 1;
     }
 
