@@ -27,12 +27,22 @@ static CURLM        *ngx_oc_multi;
 static ngx_event_t   ngx_oc_curl_timer_event;
 static ngx_log_t    *ngx_oc_curl_log;
 
+/* oc_ssl_verify and oc_ssl_trusted_certificate */
+static ngx_flag_t    ngx_oc_curl_verify = 1;
+static char         *ngx_oc_curl_cainfo;
+
 
 ngx_int_t
 ngx_oc_curl_init(ngx_cycle_t *cycle)
 {
-    CURLcode   rc;
-    CURLMcode  mrc;
+    CURLcode             rc;
+    CURLMcode            mrc;
+    ngx_oc_main_conf_t  *omcf;
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_oc_module);
+
+    ngx_oc_curl_verify = omcf->ssl_verify;
+    ngx_oc_curl_cainfo = (char *) omcf->ssl_trusted_certificate.data;
 
     rc = curl_global_init(CURL_GLOBAL_DEFAULT);
     if (rc != CURLE_OK) {
@@ -203,6 +213,21 @@ ngx_oc_http_start(ngx_oc_http_t *h)
     ngx_oc_setopt(CURLOPT_WRITEDATA, h);
     ngx_oc_setopt(CURLOPT_HEADERFUNCTION, ngx_oc_http_header);
     ngx_oc_setopt(CURLOPT_HEADERDATA, h);
+
+    if (ngx_oc_curl_verify) {
+        ngx_oc_setopt(CURLOPT_SSL_VERIFYPEER, 1L);
+        ngx_oc_setopt(CURLOPT_SSL_VERIFYHOST, 2L);
+
+        if (ngx_oc_curl_cainfo) {
+            /* that file alone, not the system's CA store besides */
+            ngx_oc_setopt(CURLOPT_CAINFO, ngx_oc_curl_cainfo);
+            ngx_oc_setopt(CURLOPT_CAPATH, (char *) NULL);
+        }
+
+    } else {
+        ngx_oc_setopt(CURLOPT_SSL_VERIFYPEER, 0L);
+        ngx_oc_setopt(CURLOPT_SSL_VERIFYHOST, 0L);
+    }
 
     if (ngx_strcmp(h->method, "GET") != 0) {
         ngx_oc_setopt(CURLOPT_CUSTOMREQUEST, h->method);

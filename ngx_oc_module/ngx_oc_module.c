@@ -36,6 +36,10 @@ static char *ngx_oc_api_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_oc_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_oc_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_oc_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_oc_ssl_verify(ngx_conf_t *cf, void *post, void *data);
+static char *ngx_oc_ssl_trusted_certificate(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static ngx_uint_t ngx_oc_loopback_url(ngx_str_t *url);
 static ngx_int_t ngx_oc_zone_init(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf);
 static char *ngx_oc_positive_msec(ngx_conf_t *cf, void *post, void *data);
 static char *ngx_oc_positive_size(ngx_conf_t *cf, void *post, void *data);
@@ -45,6 +49,7 @@ static ngx_conf_post_handler_pt  ngx_oc_positive_msec_p =
     ngx_oc_positive_msec;
 static ngx_conf_post_handler_pt  ngx_oc_positive_size_p =
     ngx_oc_positive_size;
+static ngx_conf_post_handler_pt  ngx_oc_ssl_verify_p = ngx_oc_ssl_verify;
 
 
 static ngx_command_t  ngx_oc_commands[] = {
@@ -125,6 +130,20 @@ static ngx_command_t  ngx_oc_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_oc_main_conf_t, api_max_body),
       &ngx_oc_positive_size_p },
+
+    { ngx_string("oc_ssl_verify"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_oc_main_conf_t, ssl_verify),
+      &ngx_oc_ssl_verify_p },
+
+    { ngx_string("oc_ssl_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_oc_ssl_trusted_certificate,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_oc_main_conf_t, ssl_trusted_certificate),
+      NULL },
 
     { ngx_string("oc_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -215,6 +234,7 @@ ngx_oc_create_main_conf(ngx_conf_t *cf)
      *     omcf->org_secret = { 0, NULL };
      *     omcf->shm_zone = NULL;
      *     omcf->platform_auth = { 0, NULL };
+     *     omcf->ssl_trusted_certificate = { 0, NULL };
      *     ext->zone_file = NULL;
      */
 
@@ -233,6 +253,7 @@ ngx_oc_create_main_conf(ngx_conf_t *cf)
     omcf->api_retries = NGX_CONF_UNSET_UINT;
     omcf->recheck_interval = NGX_CONF_UNSET_MSEC;
     omcf->oauth_state_timeout = NGX_CONF_UNSET_MSEC;
+    omcf->ssl_verify = NGX_CONF_UNSET;
 
     return omcf;
 }
@@ -251,6 +272,7 @@ ngx_oc_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(omcf->api_retries, 3);
     ngx_conf_init_msec_value(omcf->recheck_interval, 60000);
     ngx_conf_init_msec_value(omcf->oauth_state_timeout, 600000);
+    ngx_conf_init_value(omcf->ssl_verify, 1);
 
     if (omcf->user_secret.data == NULL || omcf->org_secret.data == NULL) {
         return NGX_CONF_OK;
@@ -332,6 +354,17 @@ ngx_oc_api_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     while (url.data[url.len - 1] == '/') {
         url.len--;
+    }
+
+    if (ngx_strncasecmp(url.data, (u_char *) "http://", sizeof("http://") - 1)
+        == 0
+        && !ngx_oc_loopback_url(&url))
+    {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"oc_api_url\" is plain http to a host that is "
+                           "not loopback: the Open Connectors secrets and "
+                           "instance tokens cross the network unencrypted, "
+                           "use https://");
     }
 
     omcf->api_url = url;
@@ -435,6 +468,67 @@ ngx_oc_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ext->conf.shm_zone = shm_zone;
     ext->zone_file = cf->conf_file->file.name.data;
     ext->zone_line = cf->conf_file->line;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_oc_ssl_verify(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_flag_t  *fp = data;
+
+    if (!*fp) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"oc_ssl_verify off\": the certificate of Open "
+                           "Connectors is not verified, anyone on the path "
+                           "can read the secrets and instance tokens");
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_oc_ssl_trusted_certificate(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_oc_main_conf_t *omcf = conf;
+
+    ngx_fd_t    fd;
+    ngx_str_t  *value, name;
+
+    if (omcf->ssl_trusted_certificate.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (name.len == 0) {
+        return "needs a file name";
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* libcurl reads it in the workers, a missing file is found now */
+
+    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%s\" failed", name.data);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_ALERT, cf, ngx_errno,
+                           ngx_close_file_n " \"%s\" failed", name.data);
+    }
+
+    omcf->ssl_trusted_certificate = name;
 
     return NGX_CONF_OK;
 }
@@ -593,4 +687,37 @@ ngx_oc_positive_size(ngx_conf_t *cf, void *post, void *data)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* http://localhost, http://127.x.x.x or http://[::1], with any port */
+
+static ngx_uint_t
+ngx_oc_loopback_url(ngx_str_t *url)
+{
+    u_char  *host, *p, *last;
+    size_t   len;
+
+    host = url->data + sizeof("http://") - 1;
+    last = url->data + url->len;
+
+    if (last - host >= 5 && ngx_strncmp(host, "[::1]", 5) == 0) {
+        p = host + 5;
+        return p == last || *p == ':' || *p == '/';
+    }
+
+    for (p = host; p < last && *p != ':' && *p != '/'; p++) {
+        /* void */
+    }
+
+    len = p - host;
+
+    if (len == sizeof("localhost") - 1
+        && ngx_strncasecmp(host, (u_char *) "localhost", len) == 0)
+    {
+        return 1;
+    }
+
+    return len > 4 && ngx_strncmp(host, "127.", 4) == 0
+           && ngx_inet_addr(host, len) != INADDR_NONE;
 }

@@ -202,6 +202,9 @@ typedef struct {
     ngx_uint_t                  api_retries;
     size_t                      api_max_body;
 
+    ngx_flag_t                  ssl_verify;
+    ngx_str_t                   ssl_trusted_certificate;
+
     /* "User <u>, Organization <o>" */
     ngx_str_t                   platform_auth;
 } ngx_oc_main_conf_t;

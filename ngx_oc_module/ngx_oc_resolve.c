@@ -469,7 +469,8 @@ ngx_oc_call_retry(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
             return 0;
         }
 
-    } else if (h->too_big) {
+    } else if (h->too_big || h->result == CURLE_PEER_FAILED_VERIFICATION) {
+        /* neither fixes itself in a second */
         return 0;
     }
 
