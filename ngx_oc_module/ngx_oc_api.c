@@ -16,6 +16,8 @@ static ngx_int_t ngx_oc_api_string(ngx_pool_t *pool, cJSON *item,
 static cJSON *ngx_oc_api_parse(ngx_str_t *body, ngx_str_t *err);
 static ngx_int_t ngx_oc_api_add(ngx_pool_t *pool, cJSON *parent,
     const char *key, ngx_str_t *value);
+static void ngx_oc_api_wipe(cJSON *item);
+static void ngx_oc_api_wipe_cleanup(void *data);
 
 
 ngx_int_t
@@ -116,8 +118,9 @@ ngx_oc_api_instance_body(ngx_pool_t *pool, ngx_str_t *element,
 {
     char                *text, *key;
     cJSON               *json, *obj, *arr;
-    ngx_str_t           *tag, dtag;
+    ngx_str_t           *tag, dtag, *wipe;
     ngx_uint_t           i;
+    ngx_pool_cleanup_t  *cln;
     ngx_oc_config_kv_t  *kv;
     u_char               buf[sizeof(NGX_OC_DIGEST_TAG) + NGX_OC_DIGEST_LEN];
 
@@ -212,20 +215,33 @@ ngx_oc_api_instance_body(ngx_pool_t *pool, ngx_str_t *element,
     out->len = ngx_strlen(text);
     out->data = ngx_pnalloc(pool, out->len + 1);
 
-    if (out->data != NULL) {
+    /* the pool's copy is wiped with the pool */
+
+    cln = ngx_pool_cleanup_add(pool, sizeof(ngx_str_t));
+
+    if (out->data != NULL && cln != NULL) {
         ngx_memcpy(out->data, text, out->len + 1);
+
+        wipe = cln->data;
+        *wipe = *out;
+        cln->handler = ngx_oc_api_wipe_cleanup;
+
+    } else {
+        out->data = NULL;
     }
 
-    /* the body holds secrets: wipe the library's copy */
+    /* the body holds secrets: wipe the library's copies */
 
-    ngx_explicit_memzero(text, out->len);
+    ngx_explicit_memzero(text, ngx_strlen(text));
     cJSON_free(text);
+    ngx_oc_api_wipe(json);
     cJSON_Delete(json);
 
     return out->data ? NGX_OK : NGX_ERROR;
 
 failed:
 
+    ngx_oc_api_wipe(json);
     cJSON_Delete(json);
 
     return NGX_ERROR;
@@ -448,6 +464,11 @@ ngx_oc_api_add(ngx_pool_t *pool, cJSON *parent, const char *key,
     *ngx_cpymem(p, value->data, value->len) = '\0';
 
     item = cJSON_CreateString((char *) p);
+
+    /* the value may be a secret, and cJSON has its own copy */
+
+    ngx_explicit_memzero(p, value->len);
+
     if (item == NULL) {
         return NGX_ERROR;
     }
@@ -460,4 +481,30 @@ ngx_oc_api_add(ngx_pool_t *pool, cJSON *parent, const char *key,
     }
 
     return NGX_OK;
+}
+
+
+/* the string values of a document, before cJSON frees them unwiped */
+
+static void
+ngx_oc_api_wipe(cJSON *item)
+{
+    for ( /* void */ ; item; item = item->next) {
+
+        if (item->valuestring != NULL) {
+            ngx_explicit_memzero(item->valuestring,
+                                 ngx_strlen(item->valuestring));
+        }
+
+        ngx_oc_api_wipe(item->child);
+    }
+}
+
+
+static void
+ngx_oc_api_wipe_cleanup(void *data)
+{
+    ngx_str_t  *s = data;
+
+    ngx_explicit_memzero(s->data, s->len);
 }

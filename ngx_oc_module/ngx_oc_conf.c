@@ -765,6 +765,7 @@ ngx_oc_conf_read_file(ngx_conf_t *cf, ngx_str_t *what, ngx_str_t *value)
     ngx_fd_t          fd;
     ngx_int_t         rc;
     ngx_str_t         name;
+    ngx_uint_t        mode;
     ngx_file_t        file;
     ngx_file_info_t   fi;
 
@@ -806,6 +807,17 @@ ngx_oc_conf_read_file(ngx_conf_t *cf, ngx_str_t *what, ngx_str_t *value)
                            "%V: secret file \"%s\" is not a regular file",
                            what, name.data);
         goto done;
+    }
+
+    mode = ngx_file_access(&fi);
+
+    if (mode & 077) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "%V: secret file \"%s\" is accessible by group "
+                           "or others (mode 0%d%d%d), make it readable by "
+                           "its owner only, such as with \"chmod 600\"",
+                           what, name.data, (int) (mode >> 6) & 7,
+                           (int) (mode >> 3) & 7, (int) mode & 7);
     }
 
     if (ngx_file_size(&fi) > NGX_OC_SECRET_FILE_MAX) {

@@ -20,6 +20,7 @@ static size_t ngx_oc_http_write(char *ptr, size_t size, size_t nmemb,
 static size_t ngx_oc_http_header(char *ptr, size_t size, size_t nmemb,
     void *userdata);
 static void ngx_oc_http_cleanup(void *data);
+static void ngx_oc_http_free_headers(ngx_oc_http_t *h);
 
 
 /* one multi handle and one curl timer per worker */
@@ -150,13 +151,21 @@ ngx_oc_http_start(ngx_oc_http_t *h)
     e = h->easy;
 
     curl_easy_reset(e);
-    curl_slist_free_all(h->headers);
-    h->headers = NULL;
+    ngx_oc_http_free_headers(h);
 
     h->status = 0;
     h->result = CURLE_OK;
     h->error[0] = '\0';
     h->too_big = 0;
+
+    /* the previous answer may carry an instance token */
+
+    if (h->buf) {
+        ngx_explicit_memzero(h->buf, h->size);
+        ngx_free(h->buf);
+        h->buf = NULL;
+    }
+
     h->size = 0;
     ngx_str_null(&h->response);
     ngx_str_null(&h->content_type);
@@ -175,6 +184,11 @@ ngx_oc_http_start(ngx_oc_http_t *h)
                 h->authorization.data, h->authorization.len) = '\0';
 
     list = curl_slist_append(NULL, (char *) p);
+
+    /* curl has its own copy: no second one of the secrets in the pool */
+
+    ngx_explicit_memzero(p, ngx_strlen(p));
+
     if (list == NULL) {
         goto nomem;
     }
@@ -295,11 +309,30 @@ ngx_oc_http_cleanup(void *data)
     }
 
     curl_easy_cleanup(h->easy);
-    curl_slist_free_all(h->headers);
+    ngx_oc_http_free_headers(h);
+
+    /* the answer may carry an instance token */
 
     if (h->buf) {
+        ngx_explicit_memzero(h->buf, h->size);
         ngx_free(h->buf);
     }
+}
+
+
+/* the Authorization header holds the secrets: wiped before it is freed */
+
+static void
+ngx_oc_http_free_headers(ngx_oc_http_t *h)
+{
+    struct curl_slist  *l;
+
+    for (l = h->headers; l; l = l->next) {
+        ngx_explicit_memzero(l->data, ngx_strlen(l->data));
+    }
+
+    curl_slist_free_all(h->headers);
+    h->headers = NULL;
 }
 
 
@@ -309,7 +342,7 @@ ngx_oc_http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     ngx_oc_http_t  *h = userdata;
 
     u_char  *p;
-    size_t   n, need;
+    size_t   n, need, alloc;
 
     n = size * nmemb;
     need = h->response.len + n;
@@ -320,19 +353,23 @@ ngx_oc_http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     }
 
     if (need > h->size) {
-        h->size = ngx_max(need, ngx_min(2 * h->size + 4096, h->max_body));
+        alloc = ngx_max(need, ngx_min(2 * h->size + 4096, h->max_body));
 
-        p = ngx_alloc(h->size, h->log);
+        p = ngx_alloc(alloc, h->log);
         if (p == NULL) {
             return 0;
         }
 
+        /* the answer may carry an instance token: no copy left behind */
+
         if (h->buf) {
             ngx_memcpy(p, h->buf, h->response.len);
+            ngx_explicit_memzero(h->buf, h->size);
             ngx_free(h->buf);
         }
 
         h->buf = p;
+        h->size = alloc;
         h->response.data = p;
     }
 

@@ -292,6 +292,11 @@ ngx_oc_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_sprintf(p, "User %V, Organization %V",
                 &omcf->user_secret, &omcf->org_secret);
 
+    /* only the header is used from now on: no second copy in memory */
+
+    ngx_explicit_memzero(omcf->user_secret.data, omcf->user_secret.len);
+    ngx_explicit_memzero(omcf->org_secret.data, omcf->org_secret.len);
+
     return NGX_CONF_OK;
 }
 
