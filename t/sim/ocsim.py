@@ -97,6 +97,7 @@ class Sim:
         call = {"method": req.method, "path": req.path,
                 "query": req.query_string, "endpoint": endpoint,
                 "authorization": req.headers.get("Authorization"),
+                "headers": [[k, v] for k, v in req.headers.items()],
                 "body": req.raw_body.decode("utf-8", "replace"),
                 "time": time.time()}
         with self.lock:
