@@ -464,6 +464,9 @@ ngx_oc_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 
     ngx_event_t  *rev, *wev;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_oc_curl_log, 0,
+                   "oc curl: socket %d, poll %d", (int) s, what);
+
     if (what == CURL_POLL_REMOVE) {
         if (c != NULL) {
             ngx_oc_curl_close(c);
@@ -556,6 +559,9 @@ ngx_oc_curl_close(ngx_connection_t *c)
 static int
 ngx_oc_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_oc_curl_log, 0,
+                   "oc curl: timer %l ms", timeout_ms);
+
     if (timeout_ms < 0) {
         if (ngx_oc_curl_timer_event.timer_set) {
             ngx_del_timer(&ngx_oc_curl_timer_event);
@@ -636,6 +642,10 @@ ngx_oc_curl_finished(void)
         h->result = msg->data.result;
 
         (void) curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &h->status);
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, h->log, 0,
+                       "oc curl: %s done, status %l, curl %d",
+                       h->method, h->status, (int) h->result);
 
         ngx_oc_http_abort(h);
 

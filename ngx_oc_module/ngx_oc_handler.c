@@ -128,6 +128,10 @@ ngx_oc_inject(ngx_http_request_t *r, ngx_oc_instance_t *oi)
 
     (void) ngx_atomic_fetch_add(&oi->rec->counters.injected, 1);
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "oc pass \"%V\": token of generation %uA",
+                   &oi->block, oi->gen);
+
     return NGX_DECLINED;
 }
 

@@ -208,6 +208,10 @@ ngx_oc_shm_refresh(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
 
     ngx_shmtx_unlock(&omcf->shpool->mutex);
 
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "oc shm \"%V\": generation %uA, state %ui, instance %L",
+                   &oi->block, oi->gen, oi->state, oi->id);
+
     return oi->state;
 }
 
@@ -351,6 +355,10 @@ ngx_oc_shm_try_lease(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     rec->lease_until = now + 2 * omcf->api_timeout + 1000;
 
     rc = NGX_OK;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "oc shm \"%V\": lease taken, state %ui",
+                   &oi->block, rec->state);
 
 done:
 
@@ -529,6 +537,10 @@ ngx_oc_shm_mark_stale(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     }
 
     ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "oc shm \"%V\": 401 with generation %uA, %s",
+                   &oi->block, gen, marked ? "marked stale" : "already moved");
 
     return marked;
 }
