@@ -42,33 +42,34 @@
 
 
 /* counters, see ngx_oc_status.c for their names */
-#define NGX_OC_REFUSED_FAILED       0
-#define NGX_OC_REFUSED_DISABLED     1
-#define NGX_OC_REFUSED_UNAUTHORIZED 2
-#define NGX_OC_REFUSED_TIMEOUT      3
-#define NGX_OC_REFUSED_UNAVAILABLE  4
-#define NGX_OC_REFUSED_N            5
+#define NGX_OC_REFUSED_FAILED            0
+#define NGX_OC_REFUSED_DISABLED          1
+#define NGX_OC_REFUSED_UNAUTHORIZED      2
+#define NGX_OC_REFUSED_TIMEOUT           3
+#define NGX_OC_REFUSED_UNAVAILABLE       4
+#define NGX_OC_REFUSED_N                 5
 
-#define NGX_OC_CALL_LIST            0
-#define NGX_OC_CALL_GET             1
-#define NGX_OC_CALL_CREATE          2
-#define NGX_OC_CALL_UPDATE          3
-#define NGX_OC_CALL_DELETE          4
-#define NGX_OC_CALL_OAUTH           5
-#define NGX_OC_CALL_N               6
+#define NGX_OC_CALL_LIST                 0
+#define NGX_OC_CALL_GET                  1
+#define NGX_OC_CALL_CREATE               2
+#define NGX_OC_CALL_UPDATE               3
+#define NGX_OC_CALL_DELETE               4
+#define NGX_OC_CALL_OAUTH                5
+#define NGX_OC_CALL_N                    6
 
-#define NGX_OC_OUTCOME_OK           0
-#define NGX_OC_OUTCOME_CLIENT_ERROR 1
-#define NGX_OC_OUTCOME_SERVER_ERROR 2
-#define NGX_OC_OUTCOME_TRANSPORT    3
-#define NGX_OC_OUTCOME_N            4
+#define NGX_OC_OUTCOME_OK                0
+#define NGX_OC_OUTCOME_CLIENT_ERROR      1
+#define NGX_OC_OUTCOME_SERVER_ERROR      2
+#define NGX_OC_OUTCOME_TRANSPORT         3
+#define NGX_OC_OUTCOME_N                 4
 
-#define NGX_OC_RESOLVED_FOUND       0
-#define NGX_OC_RESOLVED_CREATED     1
-#define NGX_OC_RESOLVED_UPDATED     2
-#define NGX_OC_RESOLVED_SETTLED     3
-#define NGX_OC_RESOLVED_FAILED      4
-#define NGX_OC_RESOLVED_N           5
+#define NGX_OC_RESOLVED_FOUND            0
+#define NGX_OC_RESOLVED_CREATED          1
+#define NGX_OC_RESOLVED_UPDATED          2
+#define NGX_OC_RESOLVED_SETTLED          3
+#define NGX_OC_RESOLVED_FAILED           4
+#define NGX_OC_RESOLVED_REAUTHORIZED     5
+#define NGX_OC_RESOLVED_N                6
 
 
 typedef struct ngx_oc_instance_s  ngx_oc_instance_t;

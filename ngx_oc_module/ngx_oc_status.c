@@ -62,14 +62,26 @@ ngx_str_t  ngx_oc_outcome_names[] = {
     ngx_null_string
 };
 
-/* indexed by NGX_OC_RESOLVED_*, the words ngx_oc_publish() logs */
+/* indexed by NGX_OC_RESOLVED_* */
 ngx_str_t  ngx_oc_resolved_names[] = {
     ngx_string("found"),
     ngx_string("created"),
     ngx_string("updated"),
     ngx_string("settled"),
     ngx_string("failed"),
+    ngx_string("reauthorized"),
     ngx_null_string
+};
+
+/* the same, as ngx_oc_publish() and ngx_oc_failed() log them */
+static char  *ngx_oc_resolved_actions[] = {
+    "found",
+    "created",
+    "updated",
+    "settled",
+    "failed",
+    "re-authorized",
+    NULL
 };
 
 
@@ -161,7 +173,7 @@ ngx_oc_status_refused(ngx_oc_instance_t *oi, ngx_uint_t timedout)
 }
 
 
-/* the outcome of a resolution, one of ngx_oc_resolved_names */
+/* the outcome of a resolution, one of ngx_oc_resolved_actions */
 
 void
 ngx_oc_status_resolved(ngx_oc_instance_t *oi, const char *outcome)
@@ -169,7 +181,7 @@ ngx_oc_status_resolved(ngx_oc_instance_t *oi, const char *outcome)
     ngx_uint_t  i;
 
     for (i = 0; i < NGX_OC_RESOLVED_N; i++) {
-        if (ngx_strcmp(outcome, ngx_oc_resolved_names[i].data) == 0) {
+        if (ngx_strcmp(outcome, ngx_oc_resolved_actions[i]) == 0) {
             (void) ngx_atomic_fetch_add(&oi->rec->counters.resolutions[i], 1);
             return;
         }
