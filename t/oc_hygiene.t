@@ -2,10 +2,11 @@
 
 # Log hygiene: a full scenario with "error_log ... debug" (provision,
 # traffic, an upstream 401 and the re-resolution, a reconcile with a new
-# secret, a refused request) leaves no token and no secret in any log, in
-# a 503 body or in the status output, except in the entries nginx's proxy
-# module writes at debug level for the headers of every proxied request,
-# which no module can suppress (see docs/security.md).
+# secret, a refused request, an oauth2 consent and re-authorization)
+# leaves no token and no secret in any log, in a response or in the status
+# output, except in the entries nginx's proxy module writes at debug level
+# for the headers of every proxied request, which no module can suppress
+# (see docs/security.md).
 
 use strict;
 use warnings;
@@ -25,6 +26,7 @@ my %secret = (
     email     => 'crm-' . random_hex(6) . '@acme.example',
     password  => 'pw-' . random_hex(12),
     password2 => 'pw2-' . random_hex(12),
+    app_secret => 'app-' . random_hex(12),
 );
 
 my $t = OCTest->new;
@@ -59,12 +61,34 @@ http {
         config   pipedrive.password  $password;
     }
 
+    oc_instance oa {
+        element  pipedrive;
+        name     acme-oauth;
+        auth     oauth2;
+        config   oauth.api.key       pd-app-key;
+        config   oauth.api.secret    $secret{app_secret};
+        config   oauth.callback.url  http://127.0.0.1:%%PORT_8080%%/oauth/callback;
+    }
+
     server {
         listen  127.0.0.1:%%PORT_8080%%;
 
         location /crm/ {
             oc_pass     pd;
             proxy_pass  %%OC_API_URL%%/hubs/crm/;
+        }
+
+        location /oa/ {
+            oc_pass     oa;
+            proxy_pass  %%OC_API_URL%%/hubs/crm/;
+        }
+
+        location = /oauth/start {
+            oc_oauth_start  oa;
+        }
+
+        location = /oauth/callback {
+            oc_oauth_callback  oa;
         }
 
         location = /status {
@@ -98,10 +122,10 @@ sub wait_for {
 
 sub pd_state { (get('/status') =~ /"pd":\{[^{]*"state":"(\w+)"/)[0] // '' }
 
-# Each step drives one part of the module's life; a step for an oauth2
-# instance (consent, callback, code exchange, re-authorization) belongs
-# here once oauth2 exists, with its client id, client secret, grant code
-# and state added to %secret.
+# Each step drives one part of the module's life.  The oauth2 app's client
+# id (oauth.api.key) is public by design: it is in the consent URL the
+# browser follows.  The grant code and the state are in the callback's
+# request line, as with any OAuth2 client, and work once.
 
 my @steps = (
 
@@ -125,7 +149,7 @@ my @steps = (
     },
 
     '401 and re-resolution' => sub {
-        my ($inst) = @{ $sim->instances };
+        my ($inst) = grep { $_->{name} eq 'acme-crm' } @{ $sim->instances };
         $sim->rotate($inst->{id});
         like(get('/crm/contacts'), qr/ 401 /, '401: old token');
         like(get('/crm/contacts'), qr/ 200 /, '401: new token');
@@ -140,8 +164,25 @@ my @steps = (
         like(get('/crm/contacts'), qr/ 200 /, 'reconcile: 200');
     },
 
+    'oauth2 consent and re-authorization' => sub {
+        my $port = OCTest::port(8080);
+        like(get('/oa/contacts'), qr/ 503 /, 'oauth2: before consent, 503');
+
+        my $patches = $sim->count('PATCH /instances/{id}');
+        $sim->consent('allow');
+        for my $round ('consent', 're-authorization') {
+            my $r = $sim->request(GET => "http://127.0.0.1:$port/oauth/start",
+                                  max_redirect => 5);
+            push @outputs, ["oauth2 $round", $r->{content}];
+            like($r->{content}, qr/is authorized/, "oauth2: $round");
+            like(get('/oa/contacts'), qr/ 200 /, "oauth2: $round, 200");
+        }
+        is($sim->count('PATCH /instances/{id}'), $patches + 1,
+           'oauth2: re-authorized with a PATCH');
+    },
+
     'refused' => sub {
-        my ($inst) = @{ $sim->instances };
+        my ($inst) = grep { $_->{name} eq 'acme-crm' } @{ $sim->instances };
         $sim->fault(endpoint => 'GET /instances/{id}', count => 1,
                     status => 400,
                     body => '{"requestId":"req-1","message":"bad"}',

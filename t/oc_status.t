@@ -12,6 +12,7 @@ use Time::HiRes qw(sleep time);
 use JSON::PP;
 use lib 't/lib';
 use OCTest;
+use OCConf;
 
 my $PASSWORD = 'pd-pass-4c81d2e7';
 
@@ -336,6 +337,42 @@ like($r, qr/^HTTP\/1\.1 200 /, 'HEAD: 200');
 is(http_body($r), '', 'HEAD: no body');
 
 $t->stop;
+
+# ---- oauth2: the consent URL call and re-authorization ------------------------
+
+{
+    my $t = OCTest->new;
+    my $sim = $t->sim;
+    (my $conf = oc_oauth_conf()) =~ s{(location = /oauth/start)}
+        {location = /status { oc_status; }\n\n        $1};
+    $t->write_conf($conf)->run;
+
+    my $port = OCTest::port(8080);
+    like(http_get('/crm/contacts'), qr/ 503 /,
+         'oauth2: before consent');
+
+    my $oa = status(http_get('/status'))->{instances}{pd};
+    is($oa->{auth}, 'oauth2', 'oauth2: auth');
+    is($oa->{state}, 'unauthorized', 'oauth2: unauthorized');
+    is($oa->{requests}{refused}{unauthorized}, 1,
+       'oauth2: refused, reason unauthorized');
+
+    $sim->consent('allow');
+    for (1 .. 2) {
+        $sim->request(GET => "http://127.0.0.1:$port/oauth/start",
+                      max_redirect => 5);
+    }
+
+    $oa = status(http_get('/status'))->{instances}{pd};
+    is($oa->{state}, 'ready', 'oauth2: ready');
+    is($oa->{calls}{oauth}{ok}, $sim->count('GET /elements/{key}/oauth/url'),
+       'oauth2: consent URL calls');
+    is($oa->{calls}{oauth}{ok}, 2, 'oauth2: two consent URL calls');
+    is($oa->{resolutions}{created}, 1, 'oauth2: created with the code');
+    is($oa->{resolutions}{reauthorized}, 1, 'oauth2: re-authorized');
+    is($oa->{calls}{update}{ok}, 1, 'oauth2: re-authorized with a PATCH');
+    $t->stop;
+}
 
 # ---- no instance declared ------------------------------------------------------
 
