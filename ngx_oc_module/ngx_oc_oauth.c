@@ -152,6 +152,10 @@ ngx_oc_oauth_url_done(ngx_oc_http_t *h)
     r = h->data;
     c = r->connection;
 
+    /* the URL's query holds the app secret */
+
+    ngx_explicit_memzero(h->url.data, h->url.len);
+
     olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
     omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
 
