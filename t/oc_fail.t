@@ -78,6 +78,24 @@ use OCConf;
     $t->stop;
 }
 
+# a wrong User secret: 401 from Open Connectors, unauthorized, back-off
+{
+    my $t = OCTest->new;
+    my $sim = $t->sim;
+    $t->write_conf(oc_conf(http => 'oc_api_retries 0;')
+                   =~ s/oc_user_secret\s+%%OC_USER_SECRET%%/oc_user_secret wrong-secret/r)
+      ->run;
+
+    my $r = http_get('/crm/contacts');
+    like($r, qr/^HTTP\/1\.1 503 /, 'wrong secret: 503');
+    like(http_body($r), qr/answered 401/, 'wrong secret: reason');
+    http_get('/crm/contacts') for 1 .. 10;
+    is($sim->count('GET /instances'), 1, 'wrong secret: no call per request');
+    is($sim->count('POST /instances'), 0, 'wrong secret: no POST');
+    unlike($t->error_log, qr/wrong-secret/, 'wrong secret: not logged');
+    $t->stop;
+}
+
 # unreachable: connection refused
 {
     my $t = OCTest->new;
