@@ -259,11 +259,13 @@ char *ngx_oc_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 void ngx_oc_status_refused(ngx_oc_instance_t *oi, ngx_uint_t timedout);
 void ngx_oc_status_resolved(ngx_oc_instance_t *oi, const char *outcome);
 
-/* ngx_oc_resolve.c */
+/* ngx_oc_worker.c */
 ngx_int_t ngx_oc_init_process(ngx_cycle_t *cycle);
 void ngx_oc_exit_process(ngx_cycle_t *cycle);
-ngx_int_t ngx_oc_resolve(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
 void ngx_oc_poll(void);
+
+/* ngx_oc_resolve.c */
+ngx_int_t ngx_oc_resolve(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
 ngx_int_t ngx_oc_resolve_code(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     ngx_str_t *code, ngx_http_request_t *r, ngx_oc_resolver_t **resp);
 void ngx_oc_resolve_detach(ngx_oc_resolver_t *res);

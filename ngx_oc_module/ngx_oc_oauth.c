@@ -152,14 +152,14 @@ ngx_oc_oauth_url_done(ngx_oc_http_t *h)
     r = h->data;
     c = r->connection;
 
-    /* the URL's query holds the app secret */
-
-    ngx_explicit_memzero(h->url.data, h->url.len);
-
     olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
     omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
 
     ngx_oc_status_call(olcf->oauth, h, omcf->api_url.len);
+
+    /* the URL's query holds the app secret */
+
+    ngx_explicit_memzero(h->url.data, h->url.len);
 
     /* the query holds the app secret: the log names the path only */
 

@@ -8,140 +8,26 @@
 #include "ngx_oc_api.h"
 #include "ngx_oc_curl.h"
 #include "ngx_oc_conf.h"
+#include "ngx_oc_resolve.h"
 #include "ngx_oc_status.h"
-
-
-#define NGX_OC_TICK             1000
-#define NGX_OC_POLL             5
-#define NGX_OC_MAX_PAGES        1000
-#define NGX_OC_RETRY_MIN        250
-#define NGX_OC_RETRY_AFTER_MAX  60
-
-/* unauthorized until a person consents again: no automatic retry */
-#define NGX_OC_CONSENT          100
-#define NGX_OC_NEVER            ((uint64_t) 365 * 86400 * 1000)
-
-
-typedef void (*ngx_oc_step_pt)(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
-
-
-struct ngx_oc_resolver_s {
-    ngx_oc_main_conf_t         *omcf;
-    ngx_oc_instance_t          *oi;
-    ngx_pool_t                 *pool;
-    ngx_oc_http_t              *http;
-    ngx_oc_step_pt              step;
-    ngx_uint_t                  attempt;
-    ngx_event_t                 retry;
-
-    ngx_array_t                 matches;    /* of ngx_oc_api_instance_t */
-    ngx_uint_t                  pages;
-    int64_t                     created;
-    ngx_str_t                   stale;      /* token that got a 401 */
-    ngx_oc_api_instance_t       winner;
-
-    /* an OAuth2 grant code from oc_oauth_callback, and its request */
-    ngx_str_t                   code;
-    ngx_http_request_t         *request;
-};
 
 
 static ngx_oc_resolver_t *ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi, ngx_str_t *code);
-static ngx_http_request_t *ngx_oc_resolve_abort(ngx_oc_instance_t *oi);
-static ngx_int_t ngx_oc_call(ngx_oc_resolver_t *res, const char *method,
-    ngx_str_t *path, ngx_str_t *body, ngx_oc_step_pt step);
-static void ngx_oc_call_done(ngx_oc_http_t *h);
-static ngx_uint_t ngx_oc_call_retry(ngx_oc_resolver_t *res,
-    ngx_oc_http_t *h);
-static void ngx_oc_retry_handler(ngx_event_t *ev);
 static ngx_int_t ngx_oc_list(ngx_oc_resolver_t *res, ngx_str_t *page);
 static void ngx_oc_list_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_lookup_done(ngx_oc_resolver_t *res);
 static void ngx_oc_get_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_create_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_delete_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
-static void ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci);
 static ngx_int_t ngx_oc_publish(ngx_oc_resolver_t *res,
     ngx_oc_api_instance_t *oci, u_char *digest, const char *action);
-static void ngx_oc_failed(ngx_oc_resolver_t *res, ngx_uint_t state,
-    ngx_oc_http_t *h, const char *fmt, ...);
 static void ngx_oc_finish(ngx_oc_resolver_t *res);
 static ngx_int_t ngx_oc_instance_path(ngx_oc_resolver_t *res, int64_t id,
     ngx_str_t *path);
 static ngx_int_t ngx_oc_body(ngx_oc_resolver_t *res, ngx_uint_t create,
     ngx_str_t *body);
-static void ngx_oc_tick_handler(ngx_event_t *ev);
-
-
-static ngx_event_t  ngx_oc_tick;
-static ngx_msec_t   ngx_oc_next_tick;
-
-
-ngx_int_t
-ngx_oc_init_process(ngx_cycle_t *cycle)
-{
-    ngx_oc_main_conf_t  *omcf;
-
-    if (ngx_process != NGX_PROCESS_WORKER
-        && ngx_process != NGX_PROCESS_SINGLE)
-    {
-        return NGX_OK;
-    }
-
-    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_oc_module);
-
-    if (omcf == NULL || omcf->instances.nelts == 0 || omcf->sh == NULL) {
-        return NGX_OK;
-    }
-
-    if (ngx_oc_curl_init(cycle) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_oc_tick.handler = ngx_oc_tick_handler;
-    ngx_oc_tick.data = omcf;
-    ngx_oc_tick.log = cycle->log;
-    ngx_oc_tick.cancelable = 1;
-
-    /* warm-up: the first tick resolves what no other worker has taken */
-
-    ngx_oc_next_tick = ngx_current_msec;
-    ngx_add_timer(&ngx_oc_tick, 1);
-
-    return NGX_OK;
-}
-
-
-void
-ngx_oc_exit_process(ngx_cycle_t *cycle)
-{
-    ngx_uint_t           i;
-    ngx_oc_instance_t  **oip;
-    ngx_oc_main_conf_t  *omcf;
-
-    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_oc_module);
-
-    if (omcf == NULL || omcf->sh == NULL) {
-        return;
-    }
-
-    oip = omcf->instances.elts;
-
-    for (i = 0; i < omcf->instances.nelts; i++) {
-        if (oip[i]->resolver == NULL) {
-            continue;
-        }
-
-        /* hand the resolution over to the workers that stay */
-
-        (void) ngx_oc_resolve_abort(oip[i]);
-        ngx_oc_shm_release(omcf, oip[i]);
-    }
-
-    ngx_oc_curl_done(cycle);
-}
 
 
 /*
@@ -223,7 +109,7 @@ ngx_oc_resolve_detach(ngx_oc_resolver_t *res)
 
 /* stops this worker's resolution; the request of a code exchange remains */
 
-static ngx_http_request_t *
+ngx_http_request_t *
 ngx_oc_resolve_abort(ngx_oc_instance_t *oi)
 {
     ngx_oc_resolver_t   *res;
@@ -295,11 +181,6 @@ ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
         goto failed;
     }
 
-    res->retry.handler = ngx_oc_retry_handler;
-    res->retry.data = res;
-    res->retry.log = ngx_cycle->log;
-    res->retry.cancelable = 1;
-
     oi->resolver = res;
 
     ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
@@ -354,174 +235,6 @@ failed:
     ngx_oc_shm_release(omcf, oi);
 
     return NULL;
-}
-
-
-static ngx_int_t
-ngx_oc_call(ngx_oc_resolver_t *res, const char *method, ngx_str_t *path,
-    ngx_str_t *body, ngx_oc_step_pt step)
-{
-    u_char              *p;
-    ngx_oc_http_t       *h;
-    ngx_oc_main_conf_t  *omcf;
-
-    omcf = res->omcf;
-    h = res->http;
-
-    h->url.len = omcf->api_url.len + path->len;
-    h->url.data = ngx_pnalloc(res->pool, h->url.len + 1);
-    if (h->url.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    p = ngx_cpymem(h->url.data, omcf->api_url.data, omcf->api_url.len);
-    *ngx_cpymem(p, path->data, path->len) = '\0';
-
-    h->method = method;
-    h->authorization = omcf->platform_auth;
-    h->timeout = omcf->api_timeout;
-    h->max_body = omcf->api_max_body;
-    h->handler = ngx_oc_call_done;
-    h->data = res;
-
-    if (body) {
-        h->body = *body;
-
-    } else {
-        ngx_str_null(&h->body);
-    }
-
-    res->step = step;
-    res->attempt = 0;
-
-    ngx_oc_shm_renew_lease(omcf, res->oi, 0);
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "oc resolve \"%V\": %s %V",
-                   &res->oi->block, method, path);
-
-    return ngx_oc_http_start(h);
-}
-
-
-static void
-ngx_oc_call_done(ngx_oc_http_t *h)
-{
-    ngx_oc_resolver_t  *res = h->data;
-
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "oc resolve \"%V\": status %l, %uz bytes, curl %d",
-                   &res->oi->block, h->status, h->response.len, h->result);
-
-    ngx_oc_status_call(res->oi, h, res->omcf->api_url.len);
-
-    if (ngx_oc_call_retry(res, h)) {
-        return;
-    }
-
-    if (res->step == ngx_oc_update_done && res->code.len == 0) {
-        /* a reconcile that fails does not take a good token away */
-        res->step(res, h);
-        return;
-    }
-
-    if (h->result != CURLE_OK) {
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL,
-                      "%s %s failed: %s",
-                      h->method, h->url.data + res->omcf->api_url.len,
-                      h->error);
-        return;
-    }
-
-    if (h->status >= 200 && h->status < 300 && h->response.len
-        && (h->content_type.len < sizeof("application/json") - 1
-            || ngx_strncasecmp(h->content_type.data,
-                               (u_char *) "application/json",
-                               sizeof("application/json") - 1)
-               != 0))
-    {
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL,
-                      "%s %s answered %l with Content-Type \"%V\", "
-                      "not JSON",
-                      h->method, h->url.data + res->omcf->api_url.len,
-                      h->status, &h->content_type);
-        return;
-    }
-
-    res->step(res, h);
-}
-
-
-/* transient failures are tried again after a jittered back-off */
-
-static ngx_uint_t
-ngx_oc_call_retry(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
-{
-    ngx_int_t   n;
-    ngx_msec_t  delay;
-
-    if (res->attempt >= res->omcf->api_retries) {
-        return 0;
-    }
-
-    if (h->result == CURLE_OK) {
-        if (h->status < 500 && h->status != 429) {
-            return 0;
-        }
-
-    } else if (h->too_big || h->result == CURLE_PEER_FAILED_VERIFICATION) {
-        /* neither fixes itself in a second */
-        return 0;
-    }
-
-    n = ngx_atoi(h->retry_after.data, h->retry_after.len);
-
-    if (n != NGX_ERROR) {
-        delay = (ngx_msec_t) ngx_min(n, NGX_OC_RETRY_AFTER_MAX) * 1000;
-
-    } else {
-        delay = NGX_OC_RETRY_MIN << ngx_min(res->attempt, 5);
-        delay = delay * 3 / 4 + ngx_random() % (delay / 2 + 1);
-    }
-
-    res->attempt++;
-
-    if (h->result == CURLE_OK) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "oc_instance \"%V\": %s %s answered %l, "
-                      "retrying in %M ms (%ui of %ui)",
-                      &res->oi->block, h->method,
-                      h->url.data + res->omcf->api_url.len, h->status,
-                      delay, res->attempt, res->omcf->api_retries);
-
-    } else {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "oc_instance \"%V\": %s %s failed: %s, "
-                      "retrying in %M ms (%ui of %ui)",
-                      &res->oi->block, h->method,
-                      h->url.data + res->omcf->api_url.len, h->error,
-                      delay, res->attempt, res->omcf->api_retries);
-    }
-
-    ngx_oc_shm_renew_lease(res->omcf, res->oi, delay);
-    ngx_add_timer(&res->retry, delay);
-
-    return 1;
-}
-
-
-static void
-ngx_oc_retry_handler(ngx_event_t *ev)
-{
-    ngx_oc_resolver_t  *res = ev->data;
-
-    ngx_oc_shm_renew_lease(res->omcf, res->oi, 0);
-
-    if (ngx_oc_http_start(res->http) != NGX_OK) {
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL, "%s %s could not start",
-                      res->http->method,
-                      res->http->url.data + res->omcf->api_url.len);
-    }
 }
 
 
@@ -903,7 +616,7 @@ ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
 }
 
 
-static void
+void
 ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 {
     ngx_str_t              err;
@@ -1005,7 +718,7 @@ ngx_oc_publish(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci,
 }
 
 
-static void
+void
 ngx_oc_failed(ngx_oc_resolver_t *res, ngx_uint_t state, ngx_oc_http_t *h,
     const char *fmt, ...)
 {
@@ -1143,71 +856,4 @@ ngx_oc_body(ngx_oc_resolver_t *res, ngx_uint_t create, ngx_str_t *body)
                                     &oi->config, oi->digest,
                                     res->code.len ? &res->code : NULL,
                                     create, body);
-}
-
-
-static void
-ngx_oc_tick_handler(ngx_event_t *ev)
-{
-    ngx_uint_t           i, waiting, full;
-    ngx_oc_instance_t   *oi, **oip;
-    ngx_oc_main_conf_t  *omcf;
-
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
-        return;
-    }
-
-    omcf = ev->data;
-    oip = omcf->instances.elts;
-    waiting = 0;
-
-    /* every NGX_OC_TICK: warm-up, reconcile, retries after back-off */
-
-    full = (ngx_msec_int_t) (ngx_current_msec - ngx_oc_next_tick) >= 0;
-
-    if (full) {
-        ngx_oc_next_tick = ngx_current_msec + NGX_OC_TICK;
-    }
-
-    for (i = 0; i < omcf->instances.nelts; i++) {
-        oi = oip[i];
-
-        if (!ngx_queue_empty(&oi->waiters)) {
-
-            /* requests wait on a resolution in another worker */
-
-            if (oi->rec->generation != oi->gen
-                || !ngx_oc_shm_lease_held(omcf, oi))
-            {
-                ngx_oc_wake_waiters(oi);
-            }
-
-            waiting = 1;
-            continue;
-        }
-
-        if (full && oi->resolver == NULL) {
-            (void) ngx_oc_resolve(omcf, oi);
-        }
-    }
-
-    ngx_add_timer(ev, waiting ? NGX_OC_POLL
-                              : ngx_oc_next_tick - ngx_current_msec);
-}
-
-
-/* requests started waiting in this worker: poll the record meanwhile */
-
-void
-ngx_oc_poll(void)
-{
-    if (ngx_oc_tick.log == NULL || ngx_exiting) {
-        return;
-    }
-
-    if (!ngx_oc_tick.timer_set
-        || ngx_oc_tick.timer.key > ngx_current_msec + NGX_OC_POLL)
-    {
-        ngx_add_timer(&ngx_oc_tick, NGX_OC_POLL);
-    }
 }

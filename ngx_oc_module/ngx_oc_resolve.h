@@ -1,0 +1,55 @@
+
+/*
+ * Copyright (C) ngx_oc_module authors
+ */
+
+
+#ifndef _NGX_OC_RESOLVE_H_INCLUDED_
+#define _NGX_OC_RESOLVE_H_INCLUDED_
+
+
+#include "ngx_oc_module.h"
+#include "ngx_oc_api.h"
+#include "ngx_oc_curl.h"
+
+
+#define NGX_OC_MAX_PAGES        1000
+
+/* unauthorized until a person consents again: no automatic retry */
+#define NGX_OC_CONSENT          100
+#define NGX_OC_NEVER            ((uint64_t) 365 * 86400 * 1000)
+
+
+typedef void (*ngx_oc_step_pt)(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
+
+
+struct ngx_oc_resolver_s {
+    ngx_oc_main_conf_t         *omcf;
+    ngx_oc_instance_t          *oi;
+    ngx_pool_t                 *pool;
+    ngx_oc_http_t              *http;
+    ngx_oc_step_pt              step;
+    ngx_uint_t                  attempt;
+    ngx_event_t                 retry;
+
+    ngx_array_t                 matches;    /* of ngx_oc_api_instance_t */
+    ngx_uint_t                  pages;
+    int64_t                     created;
+    ngx_str_t                   stale;      /* token that got a 401 */
+    ngx_oc_api_instance_t       winner;
+
+    /* an OAuth2 grant code from oc_oauth_callback, and its request */
+    ngx_str_t                   code;
+    ngx_http_request_t         *request;
+};
+
+
+ngx_int_t ngx_oc_call(ngx_oc_resolver_t *res, const char *method,
+    ngx_str_t *path, ngx_str_t *body, ngx_oc_step_pt step);
+void ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
+void ngx_oc_failed(ngx_oc_resolver_t *res, ngx_uint_t state,
+    ngx_oc_http_t *h, const char *fmt, ...);
+ngx_http_request_t *ngx_oc_resolve_abort(ngx_oc_instance_t *oi);
+
+
+#endif /* _NGX_OC_RESOLVE_H_INCLUDED_ */

@@ -1,0 +1,152 @@
+
+/*
+ * Copyright (C) ngx_oc_module authors
+ */
+
+
+#include "ngx_oc_module.h"
+#include "ngx_oc_curl.h"
+#include "ngx_oc_resolve.h"
+
+
+#define NGX_OC_TICK             1000
+#define NGX_OC_POLL             5
+
+
+static void ngx_oc_tick_handler(ngx_event_t *ev);
+
+
+static ngx_event_t  ngx_oc_tick;
+static ngx_msec_t   ngx_oc_next_tick;
+
+
+ngx_int_t
+ngx_oc_init_process(ngx_cycle_t *cycle)
+{
+    ngx_oc_main_conf_t  *omcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_oc_module);
+
+    if (omcf == NULL || omcf->instances.nelts == 0 || omcf->sh == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_oc_curl_init(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_oc_tick.handler = ngx_oc_tick_handler;
+    ngx_oc_tick.data = omcf;
+    ngx_oc_tick.log = cycle->log;
+    ngx_oc_tick.cancelable = 1;
+
+    /* warm-up: the first tick resolves what no other worker has taken */
+
+    ngx_oc_next_tick = ngx_current_msec;
+    ngx_add_timer(&ngx_oc_tick, 1);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_oc_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t           i;
+    ngx_oc_instance_t  **oip;
+    ngx_oc_main_conf_t  *omcf;
+
+    omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_oc_module);
+
+    if (omcf == NULL || omcf->sh == NULL) {
+        return;
+    }
+
+    oip = omcf->instances.elts;
+
+    for (i = 0; i < omcf->instances.nelts; i++) {
+        if (oip[i]->resolver == NULL) {
+            continue;
+        }
+
+        /* hand the resolution over to the workers that stay */
+
+        (void) ngx_oc_resolve_abort(oip[i]);
+        ngx_oc_shm_release(omcf, oip[i]);
+    }
+
+    ngx_oc_curl_done(cycle);
+}
+
+
+static void
+ngx_oc_tick_handler(ngx_event_t *ev)
+{
+    ngx_uint_t           i, waiting, full;
+    ngx_oc_instance_t   *oi, **oip;
+    ngx_oc_main_conf_t  *omcf;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    omcf = ev->data;
+    oip = omcf->instances.elts;
+    waiting = 0;
+
+    /* every NGX_OC_TICK: warm-up, reconcile, retries after back-off */
+
+    full = (ngx_msec_int_t) (ngx_current_msec - ngx_oc_next_tick) >= 0;
+
+    if (full) {
+        ngx_oc_next_tick = ngx_current_msec + NGX_OC_TICK;
+    }
+
+    for (i = 0; i < omcf->instances.nelts; i++) {
+        oi = oip[i];
+
+        if (!ngx_queue_empty(&oi->waiters)) {
+
+            /* requests wait on a resolution in another worker */
+
+            if (oi->rec->generation != oi->gen
+                || !ngx_oc_shm_lease_held(omcf, oi))
+            {
+                ngx_oc_wake_waiters(oi);
+            }
+
+            waiting = 1;
+            continue;
+        }
+
+        if (full && oi->resolver == NULL) {
+            (void) ngx_oc_resolve(omcf, oi);
+        }
+    }
+
+    ngx_add_timer(ev, waiting ? NGX_OC_POLL
+                              : ngx_oc_next_tick - ngx_current_msec);
+}
+
+
+/* requests started waiting in this worker: poll the record meanwhile */
+
+void
+ngx_oc_poll(void)
+{
+    if (ngx_oc_tick.log == NULL || ngx_exiting) {
+        return;
+    }
+
+    if (!ngx_oc_tick.timer_set
+        || ngx_oc_tick.timer.key > ngx_current_msec + NGX_OC_POLL)
+    {
+        ngx_add_timer(&ngx_oc_tick, NGX_OC_POLL);
+    }
+}
