@@ -258,6 +258,20 @@ sub rotate {
     return $self->control(POST => "/_sim/instances/$id/rotate")->{token};
 }
 
+# send_event($instance_id, sign => 'good'|'none'|'bad', eventId => ..,
+#            objectType => .., objectId => .., eventType => .., raw => {..},
+#            body => 'raw' | body_base64 => '..', truncate => 1,
+#            headers => {..})
+#   -> { status, headers, body, sent => { url, eventId, signature,
+#        webhookId, length, body_base64 } }: the simulator POSTs one event
+#   notification to the instance's callback URL (t/sim/ocsim_events.py)
+sub send_event {
+    my ($self, $id, %o) = @_;
+    $o{truncate} = $o{truncate} ? JSON::PP::true : JSON::PP::false
+        if exists $o{truncate};
+    return $self->control(POST => "/_sim/events/$id", \%o);
+}
+
 sub delete_instance { $_[0]->control(POST => "/_sim/instances/$_[1]/delete"); 1 }
 sub disable         { $_[0]->control(POST => "/_sim/instances/$_[1]/disable"); 1 }
 sub enable          { $_[0]->control(POST => "/_sim/instances/$_[1]/enable"); 1 }

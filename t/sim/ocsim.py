@@ -5,7 +5,8 @@ Serves the platform and hub API of SAP Open Connectors for the Pipedrive
 element, as described (assumptions included) in
 shared/reference/open-connectors-api.md, plus a control interface under
 /_sim/ for tests: recorded calls, reset, injected faults, direct access to
-instances.  Python 3 standard library only.
+instances, event notifications sent to an instance's callback URL.  Python 3
+standard library only.
 
     ocsim.py --listen 127.0.0.1:0 [--user-secret U] [--org-secret O]
              [--page-size N] [--tls-cert FILE --tls-key FILE]
@@ -32,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from ocsim_api import (CONSENT_PATHS, Request, Response,  # noqa: E402
                        error_response, json_response, route)
+from ocsim_events import send_event  # noqa: E402
 from ocsim_state import ApiError, State  # noqa: E402
 
 
@@ -173,6 +175,9 @@ class Sim:
                          path)
         if m and method == "POST":
             return self.control_instance(int(m.group(1)), m.group(2))
+        m = re.fullmatch(r"/_sim/events/(\d+)", path)
+        if m and method == "POST":
+            return json_response(send_event(st, int(m.group(1)), body))
         raise ApiError(404, "No control endpoint %s %s" % (method, path))
 
     def control_instance(self, inst_id, action):
