@@ -41,6 +41,8 @@ static char *ngx_oc_instance_auth(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_oc_instance_config(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_oc_instance_init(ngx_conf_t *cf, ngx_oc_instance_t *oi);
+static ngx_int_t ngx_oc_instance_events(ngx_conf_t *cf,
+    ngx_oc_instance_t *oi);
 static ngx_int_t ngx_oc_check_property(ngx_conf_t *cf, ngx_str_t *key,
     ngx_str_t *value, ngx_str_t *source);
 static ngx_int_t ngx_oc_conf_read_file(ngx_conf_t *cf, ngx_str_t *what,
@@ -176,6 +178,14 @@ static ngx_oc_required_t  ngx_oc_required[] = {
 
 
 static ngx_str_t  ngx_oc_auth_type_key = ngx_string("authentication.type");
+
+static ngx_str_t  ngx_oc_events_enabled_key =
+    ngx_string("event.notification.enabled");
+static ngx_str_t  ngx_oc_events_callback_key =
+    ngx_string("event.notification.callback.url");
+static ngx_str_t  ngx_oc_events_signature_key =
+    ngx_string("event.notification.signature.key");
+static ngx_str_t  ngx_oc_true = ngx_string("true");
 
 
 char *
@@ -595,6 +605,10 @@ ngx_oc_instance_init(ngx_conf_t *cf, ngx_oc_instance_t *oi)
     ngx_conf_init_uint_value(oi->auth, NGX_OC_AUTH_EMAIL_PASSWORD);
     ngx_conf_init_value(oi->create, 1);
 
+    if (ngx_oc_instance_events(cf, oi) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     for (req = ngx_oc_required; req->element.len; req++) {
         if (req->auth == oi->auth
             && ngx_oc_str_cmp(&req->element, &oi->element) == 0)
@@ -630,6 +644,43 @@ ngx_oc_instance_init(ngx_conf_t *cf, ngx_oc_instance_t *oi)
                   oi->file, oi->line);
 
     return NGX_ERROR;
+}
+
+
+/*
+ * an instance that enables events needs the URL they go to; without a
+ * signature key nobody can tell its events from forged ones
+ */
+
+static ngx_int_t
+ngx_oc_instance_events(ngx_conf_t *cf, ngx_oc_instance_t *oi)
+{
+    ngx_str_t  *enabled;
+
+    enabled = ngx_oc_config_value(oi, &ngx_oc_events_enabled_key);
+
+    if (enabled == NULL || ngx_oc_str_cmp(enabled, &ngx_oc_true) != 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_oc_config_value(oi, &ngx_oc_events_callback_key) == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "oc_instance \"%V\" enables events but has no config "
+                      "event.notification.callback.url, add the URL Open "
+                      "Connectors is to send them to in %s:%ui",
+                      &oi->block, oi->file, oi->line);
+        return NGX_ERROR;
+    }
+
+    if (ngx_oc_config_value(oi, &ngx_oc_events_signature_key) == NULL) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "oc_instance \"%V\" enables events without config "
+                      "event.notification.signature.key, unsigned events "
+                      "cannot be verified in %s:%ui",
+                      &oi->block, oi->file, oi->line);
+    }
+
+    return NGX_OK;
 }
 
 

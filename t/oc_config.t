@@ -539,4 +539,37 @@ bad('oc_pass in the http block', qr/"oc_pass" directive is not allowed here/,
     http => $PD . "    oc_pass pd;  # HERE\n");
 
 
+# ---- events ------------------------------------------------------------------
+
+my $EV_ON = "        config event.notification.enabled true;\n";
+my $EV_URL = "        config event.notification.callback.url "
+             . "https://hooks.example/oc;\n";
+my $EV_KEY = "        config event.notification.signature.key s3cret;\n";
+
+# "pd" with its Pipedrive keys and the event lines given
+sub ev {
+    my ($lines, %opt) = @_;
+    return pd("        config pipedrive.email e;\n"
+              . "        config pipedrive.password p;\n$lines", %opt);
+}
+
+my $EV = ev($EV_ON . $EV_URL . $EV_KEY);
+
+bad('events enabled without a callback URL',
+    qr/oc_instance "pd" enables events but has no config event\.notification\.callback\.url, add the URL Open Connectors is to send them to/,
+    http => ev($EV_ON, head => '    oc_instance pd {  # HERE'));
+
+my $out = good('events enabled without a signature key',
+               http => ev($EV_ON . $EV_URL));
+like($out, qr/^nginx: \[warn\] oc_instance "pd" enables events without config event\.notification\.signature\.key, unsigned events cannot be verified in \Q$dir\E\/nginx\.conf:\d+$/m,
+     'events enabled without a signature key: a warning');
+
+$out = good('events enabled and signed', http => $EV);
+unlike($out, qr/\[warn\]/, 'events enabled and signed: no warning');
+
+$out = good('events disabled need no callback URL',
+            http => ev("        config event.notification.enabled false;\n"));
+unlike($out, qr/\[warn\]/, 'events disabled: no warning');
+
+
 done_testing;
