@@ -133,6 +133,10 @@ typedef struct {
 
     ngx_oc_counters_t           counters;
 
+    /* the declaration of the newest configuration load, and until when */
+    u_char                      newest[NGX_OC_DIGEST_LEN];
+    uint64_t                    newest_until;   /* ms, wall clock */
+
     time_t                      error_time;
     size_t                      error_len;
     u_char                      error[NGX_OC_ERROR_MAX];

@@ -12,6 +12,9 @@
 #define NGX_OC_BACKOFF_MAX      60000
 #define NGX_OC_CHECK_PAUSE      10000
 
+/* how long after a configuration load older workers leave the record */
+#define NGX_OC_RELOAD_GRACE     10000
+
 
 static ngx_oc_shrec_t *ngx_oc_shm_record(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi);
@@ -147,7 +150,7 @@ ngx_oc_shm_record(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
                 rec->failures = 0;
             }
 
-            goto done;
+            goto found;
         }
     }
 
@@ -162,6 +165,16 @@ ngx_oc_shm_record(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
     rec->generation = 1;
 
     ngx_queue_insert_tail(&omcf->sh->records, &rec->queue);
+
+found:
+
+    /*
+     * the master loads a configuration: its declaration is the newest,
+     * the workers of the one before must not reconcile back to theirs
+     */
+
+    ngx_memcpy(rec->newest, oi->digest, NGX_OC_DIGEST_LEN);
+    rec->newest_until = ngx_oc_now_ms() + NGX_OC_RELOAD_GRACE;
 
 done:
 
@@ -282,6 +295,18 @@ ngx_oc_shm_copy(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 static ngx_uint_t
 ngx_oc_shm_due(ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec, uint64_t now)
 {
+    /*
+     * on a reload, old workers run on for a moment next to the new ones:
+     * the newest declaration owns the record then; the grace is bounded,
+     * as a reload may still fail after the zone was initialized
+     */
+
+    if (ngx_memcmp(rec->newest, oi->digest, NGX_OC_DIGEST_LEN) != 0
+        && now < rec->newest_until)
+    {
+        return 0;
+    }
+
     switch (rec->state) {
 
     case NGX_OC_ABSENT:

@@ -2,7 +2,8 @@
 
 # Reloads: an unchanged declaration costs no Open Connectors call and drops
 # no request; a changed configuration value costs exactly one update of the
-# same instance; the shared zone keeps the token across the reload.
+# same instance, also when the old workers are still running; the shared
+# zone keeps the token across the reload.
 
 use strict;
 use warnings;
@@ -99,5 +100,42 @@ is($sim->count('PATCH /instances/{id}'), 0, 'restart: no update call');
 is($sim->count('POST /instances'), 0, 'restart: no create call');
 
 $t2->stop;
+
+# reload after reload with a changed value: the old workers, which run on
+# for a moment next to the new ones, never write their older declaration
+# back.  The master keeps them 100 ms; they would do it only if their
+# one-second tick fell into that time, so the reloads sweep its phase.
+my $t3 = OCTest->new;
+my $sim3 = $t3->sim;
+$t3->write_conf(oc_conf(port => 8082, workers => 2))->run;
+like(http_get('/crm/contacts', port => 8082), qr/ 200 /, 'churn: warm');
+
+my @writes;
+my $last = time;
+for my $n (1 .. 12) {
+    $t3->write_conf(oc_conf(port => 8082, workers => 2,
+                            config => { 'pipedrive.email' => 'ops@example.com',
+                                        'pipedrive.password' => "pass-$n" }));
+    my $at = $last + 0.66 + 0.03 * $n;
+    sleep $at - time if $at > time;
+
+    $sim3->reset;
+    $t3->reload;
+    $last = time;
+
+    my $end = time + 5;
+    sleep 0.05 while $sim3->count('PATCH /instances/{id}') == 0 && time < $end;
+    sleep 0.2;
+
+    push @writes, join ' ', map { $_->{body} =~ /"(pass-\d+|pd-password)"/ }
+                            grep { $_->{endpoint} =~ /^(?:PATCH|PUT) / }
+                            @{ $sim3->calls };
+}
+
+is_deeply(\@writes, [ map { "pass-$_" } 1 .. 12 ],
+          'churn: each changed reload writes its own value once, '
+          . 'never an older one') or diag explain \@writes;
+
+$t3->stop;
 
 done_testing;
