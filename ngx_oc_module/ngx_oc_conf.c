@@ -49,7 +49,6 @@ static ngx_int_t ngx_oc_conf_read_file(ngx_conf_t *cf, ngx_str_t *what,
     ngx_str_t *value);
 static ngx_int_t ngx_oc_conf_getenv(ngx_conf_t *cf, ngx_str_t *what,
     ngx_str_t *value);
-static ngx_str_t *ngx_oc_config_value(ngx_oc_instance_t *oi, ngx_str_t *key);
 static u_char *ngx_oc_join(u_char *p, u_char *last, ngx_str_t *names,
     ngx_uint_t n, char *quote, char *sep, char *last_sep);
 static ngx_int_t ngx_oc_str_cmp(ngx_str_t *a, ngx_str_t *b);
@@ -1190,7 +1189,7 @@ ngx_oc_digest_str(ngx_sha1_t *sha1, ngx_str_t *s)
 }
 
 
-static ngx_str_t *
+ngx_str_t *
 ngx_oc_config_value(ngx_oc_instance_t *oi, ngx_str_t *key)
 {
     ngx_uint_t           i;

@@ -10,6 +10,7 @@
 
 #include "ngx_oc_module.h"
 #include "ngx_oc_conf.h"
+#include "ngx_oc_events.h"
 
 
 /*
@@ -40,6 +41,7 @@ static char *ngx_oc_ssl_verify(ngx_conf_t *cf, void *post, void *data);
 static char *ngx_oc_ssl_trusted_certificate(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_uint_t ngx_oc_loopback_url(ngx_str_t *url);
+static char *ngx_oc_events(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_oc_zone_init(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf);
 static char *ngx_oc_positive_msec(ngx_conf_t *cf, void *post, void *data);
 static char *ngx_oc_positive_size(ngx_conf_t *cf, void *post, void *data);
@@ -180,6 +182,13 @@ static ngx_command_t  ngx_oc_commands[] = {
       0,
       NULL },
 
+    { ngx_string("oc_events"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_oc_events,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -313,6 +322,7 @@ ngx_oc_create_loc_conf(ngx_conf_t *cf)
 
     olcf->instance = NGX_CONF_UNSET_PTR;
     olcf->retry_on_401 = NGX_CONF_UNSET;
+    olcf->events = NGX_CONF_UNSET_PTR;
 
     return olcf;
 }
@@ -326,6 +336,7 @@ ngx_oc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->instance, prev->instance, NULL);
     ngx_conf_merge_value(conf->retry_on_401, prev->retry_on_401, 0);
+    ngx_conf_merge_ptr_value(conf->events, prev->events, NULL);
 
     return NGX_CONF_OK;
 }
@@ -578,6 +589,51 @@ ngx_oc_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static char *
+ngx_oc_events(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_oc_loc_conf_t *olcf = conf;
+
+    ngx_str_t           *value;
+    ngx_oc_instance_t   *oi;
+    ngx_oc_main_conf_t  *omcf;
+
+    if (olcf->events != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        olcf->events = NULL;
+        return NGX_CONF_OK;
+    }
+
+    if (value[1].len == 0) {
+        return "needs an oc_instance name or \"off\"";
+    }
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_oc_module);
+
+    oi = ngx_oc_instance_add(cf, omcf, &value[1]);
+    if (oi == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* postconfiguration checks the instance's signature key here */
+
+    if (oi->events_file == NULL) {
+        oi->events_file = cf->conf_file->file.name.data;
+        oi->events_line = cf->conf_file->line;
+    }
+
+    omcf->events = 1;
+    olcf->events = oi;
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_oc_preconfiguration(ngx_conf_t *cf)
 {
@@ -597,6 +653,10 @@ ngx_oc_postconfiguration(ngx_conf_t *cf)
     if (omcf->instances.nelts) {
 
         if (ngx_oc_conf_validate(cf, omcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_oc_events_init_conf(cf, omcf) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -620,7 +680,11 @@ ngx_oc_postconfiguration(ngx_conf_t *cf)
         }
     }
 
-    return ngx_oc_handler_init(cf);
+    if (ngx_oc_handler_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_oc_events_init(cf);
 }
 
 

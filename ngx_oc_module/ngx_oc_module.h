@@ -170,6 +170,11 @@ struct ngx_oc_instance_s {
     ngx_str_t                   oauth_start;    /* its location, for 503s */
     ngx_uint_t                  oauth_used;
 
+    /* the first oc_events naming it, and its signature key */
+    u_char                     *events_file;
+    ngx_uint_t                  events_line;
+    ngx_str_t                   events_key;
+
     u_char                      digest[NGX_OC_DIGEST_LEN];
     u_char                      ident[NGX_OC_DIGEST_LEN];
 
@@ -210,6 +215,8 @@ typedef struct {
     ngx_flag_t                  ssl_verify;
     ngx_str_t                   ssl_trusted_certificate;
 
+    ngx_uint_t                  events;     /* oc_events is used */
+
     /* "User <u>, Organization <o>" */
     ngx_str_t                   platform_auth;
 } ngx_oc_main_conf_t;
@@ -219,6 +226,7 @@ typedef struct {
     ngx_oc_instance_t          *instance;
     ngx_oc_instance_t          *oauth;      /* oc_oauth_start/_callback */
     ngx_flag_t                  retry_on_401;
+    ngx_oc_instance_t          *events;
 } ngx_oc_loc_conf_t;
 
 

@@ -571,5 +571,35 @@ $out = good('events disabled need no callback URL',
             http => ev("        config event.notification.enabled false;\n"));
 unlike($out, qr/\[warn\]/, 'events disabled: no warning');
 
+bad('oc_events naming an undeclared instance',
+    qr/oc_events: unknown oc_instance "nope" in \Q$dir\E\/nginx\.conf:\d+/,
+    http => $EV, location => "            oc_events nope;  # HERE");
+
+bad('oc_events with no oc_instance at all',
+    qr/oc_events: unknown oc_instance "pd", no oc_instance block is declared/,
+    globals => '', location => "            oc_events pd;  # HERE");
+
+bad('oc_events with an instance without a signature key',
+    qr/oc_events: oc_instance "pd" has no config event\.notification\.signature\.key, its events cannot be verified/,
+    http => ev($EV_ON . $EV_URL),
+    location => "            oc_events pd;  # HERE");
+
+$out = good('oc_events with events not enabled', http => ev($EV_KEY),
+            location => '            oc_events pd;');
+like($out, qr/^nginx: \[warn\] oc_events: oc_instance "pd" does not set config event\.notification\.enabled true, Open Connectors sends it no events in \Q$dir\E\/nginx\.conf:\d+$/m,
+     'oc_events with events not enabled: a warning');
+
+bad('oc_events repeated', qr/"oc_events" directive is duplicate/,
+    http => $EV,
+    location => "            oc_events pd;\n            oc_events off;  # HERE");
+
+bad('oc_events in a server block', qr/"oc_events" directive is not allowed here/,
+    http => $EV, server => "        oc_events pd;  # HERE");
+
+$out = good('oc_events', http => $EV, location => '            oc_events pd;');
+unlike($out, qr/\[warn\]/, 'oc_events: no warning');
+
+good('oc_events off', http => $PD, location => '            oc_events off;');
+
 
 done_testing;

@@ -1,0 +1,623 @@
+
+/*
+ * Copyright (C) ngx_oc_module authors
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "ngx_oc_module.h"
+#include "ngx_oc_conf.h"
+#include "ngx_oc_events.h"
+
+
+#define NGX_OC_EVENTS_MAC_LEN       32      /* SHA-256 */
+#define NGX_OC_EVENTS_MAC_B64_LEN   44
+
+/* the temporary file of a body is read in chunks of this size */
+#define NGX_OC_EVENTS_CHUNK         65536
+
+#define NGX_OC_EVENTS_PREFIX        "sha256="
+
+
+typedef struct {
+    ngx_http_request_t         *request;
+    ngx_oc_instance_t          *instance;
+    ngx_str_t                   signature;  /* the base64 after "sha256=" */
+    ngx_int_t                   status;     /* of the phase handler */
+    u_char                     *chunk;      /* NGX_OC_EVENTS_CHUNK bytes */
+} ngx_oc_events_ctx_t;
+
+
+typedef ngx_int_t (*ngx_oc_events_data_pt)(void *data, u_char *p,
+    size_t len);
+
+
+static ngx_int_t ngx_oc_events_handler(ngx_http_request_t *r);
+static void ngx_oc_events_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_oc_events_signature(ngx_http_request_t *r,
+    ngx_oc_instance_t *oi, ngx_str_t *signature);
+static ngx_int_t ngx_oc_events_verify(ngx_http_request_t *r,
+    ngx_oc_events_ctx_t *ctx);
+static ngx_int_t ngx_oc_events_hmac(ngx_http_request_t *r,
+    ngx_oc_events_ctx_t *ctx, u_char *mac);
+static ngx_int_t ngx_oc_events_hmac_update(void *data, u_char *p,
+    size_t len);
+static ngx_int_t ngx_oc_events_body(ngx_http_request_t *r,
+    ngx_oc_events_ctx_t *ctx, ngx_oc_events_data_pt handler, void *data);
+static ngx_int_t ngx_oc_events_headers(ngx_http_request_t *r,
+    ngx_oc_instance_t *oi);
+static ngx_uint_t ngx_oc_events_is_header(ngx_table_elt_t *h, char *name,
+    size_t len);
+static ngx_oc_events_ctx_t *ngx_oc_events_get_ctx(ngx_http_request_t *r);
+static void ngx_oc_events_cleanup(void *data);
+
+
+static ngx_str_t  ngx_oc_events_enabled_key =
+    ngx_string("event.notification.enabled");
+static ngx_str_t  ngx_oc_events_signature_key =
+    ngx_string("event.notification.signature.key");
+
+static ngx_uint_t  ngx_oc_events_instance_hash;
+
+
+static ngx_int_t
+ngx_oc_events_handler(ngx_http_request_t *r)
+{
+    ngx_int_t             rc;
+    ngx_str_t             signature;
+    ngx_table_elt_t      *h;
+    ngx_oc_instance_t    *oi;
+    ngx_oc_loc_conf_t    *olcf;
+    ngx_pool_cleanup_t   *cln;
+    ngx_oc_events_ctx_t  *ctx;
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
+
+    oi = olcf->events;
+    if (oi == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_oc_events_get_ctx(r);
+
+    if (ctx != NULL && ctx->instance == oi) {
+        /* the body has been read, or an internal redirect came back */
+        return ctx->status;
+    }
+
+    if (r->method != NGX_HTTP_POST) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+        ngx_str_set(&h->value, "POST");
+#if (nginx_version >= 1023000)
+        h->next = NULL;
+#endif
+
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    /* a notification without a well-formed signature is not read at all */
+
+    if (ngx_oc_events_signature(r, oi, &signature) != NGX_OK) {
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_oc_events_ctx_t));
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = cln->data;
+    ngx_memzero(ctx, sizeof(ngx_oc_events_ctx_t));
+
+    ctx->request = r;
+    ctx->instance = oi;
+    ctx->signature = signature;
+    ctx->status = NGX_DONE;
+
+    cln->handler = ngx_oc_events_cleanup;
+
+    if (r != r->main) {
+        /* a subrequest has the body of its parent, if it was read */
+        ctx->status = ngx_oc_events_verify(r, ctx);
+        return ctx->status;
+    }
+
+    rc = ngx_http_read_client_request_body(r, ngx_oc_events_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_oc_events_body_handler(ngx_http_request_t *r)
+{
+    ngx_oc_events_ctx_t  *ctx;
+
+    ctx = ngx_oc_events_get_ctx(r);
+
+    ctx->status = ngx_oc_events_verify(r, ctx);
+
+    r->write_event_handler = ngx_http_core_run_phases;
+    ngx_http_core_run_phases(r);
+}
+
+
+/* exactly one Elements-Webhook-Signature: sha256=<44 base64 characters> */
+
+static ngx_int_t
+ngx_oc_events_signature(ngx_http_request_t *r, ngx_oc_instance_t *oi,
+    ngx_str_t *signature)
+{
+    size_t            len;
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *found;
+
+    n = 0;
+    found = NULL;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (ngx_oc_events_is_header(&h[i], "Elements-Webhook-Signature",
+                                    sizeof("Elements-Webhook-Signature") - 1))
+        {
+            found = &h[i];
+            n++;
+        }
+    }
+
+    if (n == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "oc_events: refused a notification for \"%V\" "
+                      "without an Elements-Webhook-Signature header",
+                      &oi->block);
+        return NGX_DECLINED;
+    }
+
+    if (n > 1) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "oc_events: refused a notification for \"%V\" with "
+                      "%ui Elements-Webhook-Signature headers",
+                      &oi->block, n);
+        return NGX_DECLINED;
+    }
+
+    len = sizeof(NGX_OC_EVENTS_PREFIX) - 1;
+
+    if (found->value.len != len + NGX_OC_EVENTS_MAC_B64_LEN
+        || ngx_strncasecmp(found->value.data, (u_char *) NGX_OC_EVENTS_PREFIX,
+                           len)
+           != 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "oc_events: refused a notification for \"%V\" with "
+                      "a malformed signature, it must be \"sha256=\" and "
+                      "%d base64 characters",
+                      &oi->block, NGX_OC_EVENTS_MAC_B64_LEN);
+        return NGX_DECLINED;
+    }
+
+    signature->data = found->value.data + len;
+    signature->len = NGX_OC_EVENTS_MAC_B64_LEN;
+
+    return NGX_OK;
+}
+
+
+/* the body is complete: NGX_DECLINED lets the request go on */
+
+static ngx_int_t
+ngx_oc_events_verify(ngx_http_request_t *r, ngx_oc_events_ctx_t *ctx)
+{
+    u_char     mac[NGX_OC_EVENTS_MAC_LEN];
+    u_char     expected[NGX_OC_EVENTS_MAC_B64_LEN];
+    ngx_str_t  src, dst;
+
+    if (ngx_oc_events_hmac(r, ctx, mac) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    src.data = mac;
+    src.len = NGX_OC_EVENTS_MAC_LEN;
+    dst.data = expected;
+
+    ngx_encode_base64(&dst, &src);
+
+    if (CRYPTO_memcmp(expected, ctx->signature.data,
+                      NGX_OC_EVENTS_MAC_B64_LEN)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "oc_events: refused a notification for \"%V\": "
+                      "signature mismatch", &ctx->instance->block);
+        return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    if (ngx_oc_events_headers(r, ctx->instance) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "oc_events: genuine notification for \"%V\"",
+                   &ctx->instance->block);
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_oc_events_hmac(ngx_http_request_t *r, ngx_oc_events_ctx_t *ctx,
+    u_char *mac)
+{
+    size_t       len;
+    EVP_PKEY    *pkey;
+    ngx_int_t    rc;
+    ngx_str_t   *key;
+    EVP_MD_CTX  *md;
+
+    key = &ctx->instance->events_key;
+
+    pkey = EVP_PKEY_new_raw_private_key(EVP_PKEY_HMAC, NULL, key->data,
+                                        key->len);
+    if (pkey == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "EVP_PKEY_new_raw_private_key() failed");
+        return NGX_ERROR;
+    }
+
+    rc = NGX_ERROR;
+
+    md = EVP_MD_CTX_new();
+    if (md == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "EVP_MD_CTX_new() failed");
+        goto done;
+    }
+
+    if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, pkey) != 1) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "EVP_DigestSignInit() failed");
+        goto done;
+    }
+
+    if (ngx_oc_events_body(r, ctx, ngx_oc_events_hmac_update, md)
+        != NGX_OK)
+    {
+        goto done;
+    }
+
+    len = NGX_OC_EVENTS_MAC_LEN;
+
+    if (EVP_DigestSignFinal(md, mac, &len) != 1
+        || len != NGX_OC_EVENTS_MAC_LEN)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "EVP_DigestSignFinal() failed");
+        goto done;
+    }
+
+    rc = NGX_OK;
+
+done:
+
+    EVP_MD_CTX_free(md);
+    EVP_PKEY_free(pkey);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_oc_events_hmac_update(void *data, u_char *p, size_t len)
+{
+    EVP_MD_CTX  *md = data;
+
+    if (EVP_DigestSignUpdate(md, p, len) != 1) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
+                      "EVP_DigestSignUpdate() failed");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * hands every byte of the request body to "handler", in order: memory
+ * buffers as they are, a temporary file in chunks
+ */
+
+static ngx_int_t
+ngx_oc_events_body(ngx_http_request_t *r, ngx_oc_events_ctx_t *ctx,
+    ngx_oc_events_data_pt handler, void *data)
+{
+    off_t         offset;
+    size_t        size;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (r->request_body == NULL) {
+        return NGX_OK;
+    }
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            if (b->last > b->pos
+                && handler(data, b->pos, b->last - b->pos) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        if (!b->in_file) {
+            continue;
+        }
+
+        if (ctx->chunk == NULL) {
+            ctx->chunk = ngx_pnalloc(r->pool, NGX_OC_EVENTS_CHUNK);
+            if (ctx->chunk == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        for (offset = b->file_pos; offset < b->file_last; offset += n) {
+            size = (size_t) ngx_min(b->file_last - offset,
+                                    NGX_OC_EVENTS_CHUNK);
+
+            n = ngx_read_file(b->file, ctx->chunk, size, offset);
+
+            if (n == NGX_ERROR) {
+                return NGX_ERROR;
+            }
+
+            if (n == 0) {
+                ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                              "oc_events: request body file \"%V\" ends "
+                              "at %O, %O bytes early", &b->file->name,
+                              offset, b->file_last - offset);
+                return NGX_ERROR;
+            }
+
+            if (handler(data, ctx->chunk, n) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * the application gets no Authorization and an X-OC-Instance it can
+ * trust; the list is rebuilt, as a subrequest shares its parent's
+ */
+
+static ngx_int_t
+ngx_oc_events_headers(ngx_http_request_t *r, ngx_oc_instance_t *oi)
+{
+    ngx_uint_t        i;
+    ngx_list_t        headers;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h, *nh;
+
+    if (ngx_list_init(&headers, r->pool, 20, sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (ngx_oc_events_is_header(&h[i], "Authorization",
+                                    sizeof("Authorization") - 1)
+            || ngx_oc_events_is_header(&h[i], "X-OC-Instance",
+                                       sizeof("X-OC-Instance") - 1))
+        {
+            continue;
+        }
+
+        nh = ngx_list_push(&headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        *nh = h[i];
+    }
+
+    nh = ngx_list_push(&headers);
+    if (nh == NULL) {
+        return NGX_ERROR;
+    }
+
+    nh->hash = ngx_oc_events_instance_hash;
+    ngx_str_set(&nh->key, "X-OC-Instance");
+    nh->lowcase_key = (u_char *) "x-oc-instance";
+    nh->value = oi->block;
+#if (nginx_version >= 1023000)
+    nh->next = NULL;
+#endif
+
+    r->headers_in.headers = headers;
+    r->headers_in.authorization = NULL;
+
+    return NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_oc_events_is_header(ngx_table_elt_t *h, char *name, size_t len)
+{
+    return h->key.len == len
+           && ngx_strncasecmp(h->key.data, (u_char *) name, len) == 0;
+}
+
+
+/*
+ * the context hangs on a pool cleanup: it survives internal redirects,
+ * and it does not take the module's request context from oc_pass
+ */
+
+static ngx_oc_events_ctx_t *
+ngx_oc_events_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t   *cln;
+    ngx_oc_events_ctx_t  *ctx;
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+
+        if (cln->handler != ngx_oc_events_cleanup) {
+            continue;
+        }
+
+        ctx = cln->data;
+
+        if (ctx->request == r) {
+            return ctx;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* nothing to release: the cleanup only carries the context */
+
+static void
+ngx_oc_events_cleanup(void *data)
+{
+}
+
+
+/*
+ * nginx -t: an oc_events instance must have a signature key, and should
+ * have events enabled
+ */
+
+ngx_int_t
+ngx_oc_events_init_conf(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf)
+{
+    ngx_str_t           *value;
+    ngx_uint_t           i;
+    ngx_oc_instance_t  **oip, *oi;
+
+    oip = omcf->instances.elts;
+
+    for (i = 0; i < omcf->instances.nelts; i++) {
+        oi = oip[i];
+
+        if (oi->events_file == NULL) {
+            continue;
+        }
+
+        value = ngx_oc_config_value(oi, &ngx_oc_events_signature_key);
+
+        if (value == NULL) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "oc_events: oc_instance \"%V\" has no config "
+                          "event.notification.signature.key, its events "
+                          "cannot be verified in %s:%ui",
+                          &oi->block, oi->events_file, oi->events_line);
+            return NGX_ERROR;
+        }
+
+        oi->events_key = *value;
+
+        value = ngx_oc_config_value(oi, &ngx_oc_events_enabled_key);
+
+        if (value == NULL || value->len != 4
+            || ngx_strncmp(value->data, "true", 4) != 0)
+        {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "oc_events: oc_instance \"%V\" does not set "
+                          "config event.notification.enabled true, Open "
+                          "Connectors sends it no events in %s:%ui",
+                          &oi->block, oi->events_file, oi->events_line);
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * the handler runs in the precontent phase, after every access check
+ * ("satisfy any" cannot skip it) and before oc_pass, mirror and try_files
+ */
+
+ngx_int_t
+ngx_oc_events_init(ngx_conf_t *cf)
+{
+    ngx_http_handler_pt        *h;
+    ngx_oc_main_conf_t         *omcf;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_oc_module);
+
+    if (!omcf->events) {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_oc_events_handler;
+
+    ngx_oc_events_instance_hash = ngx_hash_key((u_char *) "x-oc-instance",
+                                               sizeof("x-oc-instance") - 1);
+
+    return NGX_OK;
+}
