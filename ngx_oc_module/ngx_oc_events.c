@@ -7,9 +7,11 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <ngx_sha1.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <cjson/cJSON.h>
 
 #include "ngx_oc_module.h"
 #include "ngx_oc_conf.h"
@@ -19,10 +21,16 @@
 #define NGX_OC_EVENTS_MAC_LEN       32      /* SHA-256 */
 #define NGX_OC_EVENTS_MAC_B64_LEN   44
 
+/* a body larger than this is not parsed for its event id */
+#define NGX_OC_EVENTS_PARSE_MAX     (1024 * 1024)
+
 /* the temporary file of a body is read in chunks of this size */
 #define NGX_OC_EVENTS_CHUNK         65536
 
 #define NGX_OC_EVENTS_PREFIX        "sha256="
+
+/* how much of an event id a log line shows */
+#define NGX_OC_EVENTS_ID_LOG        64
 
 
 typedef struct {
@@ -31,11 +39,22 @@ typedef struct {
     ngx_str_t                   signature;  /* the base64 after "sha256=" */
     ngx_int_t                   status;     /* of the phase handler */
     u_char                     *chunk;      /* NGX_OC_EVENTS_CHUNK bytes */
+
+    /* the replay store's record of this notification */
+    u_char                      key[NGX_OC_EVENTS_KEY_LEN];
+    uint32_t                    serial;
+    unsigned                    recorded:1;
 } ngx_oc_events_ctx_t;
 
 
 typedef ngx_int_t (*ngx_oc_events_data_pt)(void *data, u_char *p,
     size_t len);
+
+
+typedef struct {
+    u_char                     *pos;
+    u_char                     *last;
+} ngx_oc_events_copy_t;
 
 
 static ngx_int_t ngx_oc_events_handler(ngx_http_request_t *r);
@@ -48,6 +67,12 @@ static ngx_int_t ngx_oc_events_hmac(ngx_http_request_t *r,
     ngx_oc_events_ctx_t *ctx, u_char *mac);
 static ngx_int_t ngx_oc_events_hmac_update(void *data, u_char *p,
     size_t len);
+static ngx_int_t ngx_oc_events_replay(ngx_http_request_t *r,
+    ngx_oc_events_ctx_t *ctx, u_char *mac);
+static ngx_int_t ngx_oc_events_event_id(ngx_http_request_t *r,
+    ngx_oc_events_ctx_t *ctx, ngx_str_t *id);
+static ngx_int_t ngx_oc_events_copy(void *data, u_char *p, size_t len);
+static off_t ngx_oc_events_body_length(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_events_body(ngx_http_request_t *r,
     ngx_oc_events_ctx_t *ctx, ngx_oc_events_data_pt handler, void *data);
 static ngx_int_t ngx_oc_events_headers(ngx_http_request_t *r,
@@ -240,9 +265,11 @@ ngx_oc_events_signature(ngx_http_request_t *r, ngx_oc_instance_t *oi,
 static ngx_int_t
 ngx_oc_events_verify(ngx_http_request_t *r, ngx_oc_events_ctx_t *ctx)
 {
-    u_char     mac[NGX_OC_EVENTS_MAC_LEN];
-    u_char     expected[NGX_OC_EVENTS_MAC_B64_LEN];
-    ngx_str_t  src, dst;
+    u_char               mac[NGX_OC_EVENTS_MAC_LEN];
+    u_char               expected[NGX_OC_EVENTS_MAC_B64_LEN];
+    ngx_int_t            rc;
+    ngx_str_t            src, dst;
+    ngx_oc_main_conf_t  *omcf;
 
     if (ngx_oc_events_hmac(r, ctx, mac) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -262,6 +289,15 @@ ngx_oc_events_verify(ngx_http_request_t *r, ngx_oc_events_ctx_t *ctx)
                       "oc_events: refused a notification for \"%V\": "
                       "signature mismatch", &ctx->instance->block);
         return NGX_HTTP_UNAUTHORIZED;
+    }
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+
+    if (omcf->events_replay_window) {
+        rc = ngx_oc_events_replay(r, ctx, mac);
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     if (ngx_oc_events_headers(r, ctx->instance) != NGX_OK) {
@@ -350,6 +386,192 @@ ngx_oc_events_hmac_update(void *data, u_char *p, size_t len)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * the replay key is the notification's message.eventId; a body without
+ * one (not JSON, or too large to parse) is known by its signature, so
+ * that at least a byte for byte replay is caught
+ */
+
+static ngx_int_t
+ngx_oc_events_replay(ngx_http_request_t *r, ngx_oc_events_ctx_t *ctx,
+    u_char *mac)
+{
+    u_char              *p, buf[NGX_OC_EVENTS_ID_LOG * 6];
+    ngx_int_t            rc;
+    ngx_str_t            id;
+    ngx_sha1_t           sha1;
+    ngx_oc_instance_t   *oi;
+    ngx_oc_main_conf_t  *omcf;
+
+    oi = ctx->instance;
+
+    rc = ngx_oc_events_event_id(r, ctx, &id);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_sha1_init(&sha1);
+    ngx_sha1_update(&sha1, oi->block.data, oi->block.len);
+
+    if (rc == NGX_OK) {
+        ngx_sha1_update(&sha1, "\0e", 2);
+        ngx_sha1_update(&sha1, id.data, id.len);
+
+    } else {
+        ngx_sha1_update(&sha1, "\0s", 2);
+        ngx_sha1_update(&sha1, mac, NGX_OC_EVENTS_MAC_LEN);
+        ngx_str_set(&id, "(none)");
+    }
+
+    ngx_sha1_final(ctx->key, &sha1);
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+
+    rc = ngx_oc_events_replay_add(omcf, ctx->key, &ctx->serial,
+                                  r->connection->log);
+
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "oc_events: no replay store in the shared zone");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        /* a signed body, still the id is shown cut and escaped */
+
+        p = (u_char *) ngx_escape_json(buf, id.data,
+                                       ngx_min(id.len, NGX_OC_EVENTS_ID_LOG));
+
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "oc_events: refused a replayed notification for "
+                      "\"%V\", event \"%*s\"", &oi->block, p - buf, buf);
+
+        return NGX_HTTP_CONFLICT;
+    }
+
+    ctx->recorded = 1;
+
+    return NGX_OK;
+}
+
+
+/* NGX_OK with the id, NGX_DECLINED when the body has none */
+
+static ngx_int_t
+ngx_oc_events_event_id(ngx_http_request_t *r, ngx_oc_events_ctx_t *ctx,
+    ngx_str_t *id)
+{
+    off_t                  len;
+    char                  *text;
+    cJSON                 *json, *item;
+    u_char                *start;
+    ngx_int_t              rc;
+    ngx_oc_events_copy_t   copy;
+
+    len = ngx_oc_events_body_length(r);
+
+    if (len == 0 || len > NGX_OC_EVENTS_PARSE_MAX) {
+        return NGX_DECLINED;
+    }
+
+    start = ngx_pnalloc(r->pool, (size_t) len);
+    if (start == NULL) {
+        return NGX_ERROR;
+    }
+
+    copy.pos = start;
+    copy.last = start + len;
+
+    if (ngx_oc_events_body(r, ctx, ngx_oc_events_copy, &copy) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    json = cJSON_ParseWithLength((const char *) start,
+                                 (size_t) (copy.pos - start));
+    if (json == NULL) {
+        return NGX_DECLINED;
+    }
+
+    item = cJSON_GetObjectItemCaseSensitive(json, "message");
+    item = cJSON_GetObjectItemCaseSensitive(item, "eventId");
+
+    rc = NGX_DECLINED;
+    text = NULL;
+
+    if (cJSON_IsString(item) && item->valuestring[0] != '\0') {
+        text = item->valuestring;
+
+    } else if (cJSON_IsNumber(item)) {
+        text = cJSON_PrintUnformatted(item);
+    }
+
+    if (text != NULL) {
+        id->len = ngx_strlen(text);
+        id->data = ngx_pnalloc(r->pool, id->len);
+
+        if (id->data == NULL) {
+            rc = NGX_ERROR;
+
+        } else {
+            ngx_memcpy(id->data, text, id->len);
+            rc = NGX_OK;
+        }
+
+        if (text != item->valuestring) {
+            cJSON_free(text);
+        }
+    }
+
+    cJSON_Delete(json);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_oc_events_copy(void *data, u_char *p, size_t len)
+{
+    ngx_oc_events_copy_t  *copy = data;
+
+    if (len > (size_t) (copy->last - copy->pos)) {
+        return NGX_ERROR;
+    }
+
+    copy->pos = ngx_cpymem(copy->pos, p, len);
+
+    return NGX_OK;
+}
+
+
+static off_t
+ngx_oc_events_body_length(ngx_http_request_t *r)
+{
+    off_t         len;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    if (r->request_body == NULL) {
+        return 0;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            len += b->last - b->pos;
+
+        } else if (b->in_file) {
+            len += b->file_last - b->file_pos;
+        }
+    }
+
+    return len;
 }
 
 
@@ -530,11 +752,39 @@ ngx_oc_events_get_ctx(ngx_http_request_t *r)
 }
 
 
-/* nothing to release: the cleanup only carries the context */
+/*
+ * the request is over: an event the application did not answer with 2xx
+ * is not taken, so Open Connectors' retry of it must get through
+ */
 
 static void
 ngx_oc_events_cleanup(void *data)
 {
+    ngx_oc_events_ctx_t  *ctx = data;
+
+    ngx_uint_t           status;
+    ngx_http_request_t  *r;
+    ngx_oc_main_conf_t  *omcf;
+
+    if (!ctx->recorded) {
+        return;
+    }
+
+    r = ctx->request;
+    status = r->err_status ? r->err_status : r->headers_out.status;
+
+    if (status >= NGX_HTTP_OK && status < NGX_HTTP_SPECIAL_RESPONSE) {
+        return;
+    }
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+
+    ngx_oc_events_replay_forget(omcf, ctx->key, ctx->serial);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "oc_events: notification for \"%V\" ended with status "
+                  "%ui, a retry will be accepted",
+                  &ctx->instance->block, status);
 }
 
 

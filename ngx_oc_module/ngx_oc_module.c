@@ -54,6 +54,11 @@ static ngx_conf_post_handler_pt  ngx_oc_positive_size_p =
 static ngx_conf_post_handler_pt  ngx_oc_ssl_verify_p = ngx_oc_ssl_verify;
 
 
+static ngx_conf_num_bounds_t  ngx_oc_events_replay_max_bounds = {
+    ngx_conf_check_num_bounds, 1, 1048576
+};
+
+
 static ngx_command_t  ngx_oc_commands[] = {
 
     { ngx_string("oc_api_url"),
@@ -189,6 +194,20 @@ static ngx_command_t  ngx_oc_commands[] = {
       0,
       NULL },
 
+    { ngx_string("oc_events_replay_window"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_oc_main_conf_t, events_replay_window),
+      NULL },
+
+    { ngx_string("oc_events_replay_max"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_oc_main_conf_t, events_replay_max),
+      &ngx_oc_events_replay_max_bounds },
+
       ngx_null_command
 };
 
@@ -263,6 +282,8 @@ ngx_oc_create_main_conf(ngx_conf_t *cf)
     omcf->recheck_interval = NGX_CONF_UNSET_MSEC;
     omcf->oauth_state_timeout = NGX_CONF_UNSET_MSEC;
     omcf->ssl_verify = NGX_CONF_UNSET;
+    omcf->events_replay_window = NGX_CONF_UNSET_MSEC;
+    omcf->events_replay_max = NGX_CONF_UNSET_UINT;
 
     return omcf;
 }
@@ -282,6 +303,8 @@ ngx_oc_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(omcf->recheck_interval, 60000);
     ngx_conf_init_msec_value(omcf->oauth_state_timeout, 600000);
     ngx_conf_init_value(omcf->ssl_verify, 1);
+    ngx_conf_init_msec_value(omcf->events_replay_window, 600000);
+    ngx_conf_init_uint_value(omcf->events_replay_max, 4096);
 
     if (omcf->user_secret.data == NULL || omcf->org_secret.data == NULL) {
         return NGX_CONF_OK;
@@ -699,9 +722,22 @@ ngx_oc_zone_init(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf)
 
     ext = (ngx_oc_main_conf_ext_t *) omcf;
     n = omcf->instances.nelts;
-    needed = ngx_oc_shm_size_needed(n);
+    needed = ngx_oc_shm_size_needed(omcf);
 
     if (omcf->shm_zone != NULL) {
+
+        if (omcf->shm_zone->shm.size < needed
+            && ngx_oc_events_size_needed(omcf))
+        {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "oc_zone \"%V\" is too small for %ui "
+                          "oc_instance blocks and %ui event ids "
+                          "(oc_events_replay_max), it needs at least %uz "
+                          "bytes in %s:%ui", &omcf->shm_zone->shm.name, n,
+                          omcf->events_replay_max, needed,
+                          ext->zone_file, ext->zone_line);
+            return NGX_ERROR;
+        }
 
         if (omcf->shm_zone->shm.size < needed) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,

@@ -74,6 +74,7 @@
 
 typedef struct ngx_oc_instance_s  ngx_oc_instance_t;
 typedef struct ngx_oc_resolver_s  ngx_oc_resolver_t;
+typedef struct ngx_oc_events_shctx_s  ngx_oc_events_shctx_t;
 
 
 typedef struct {
@@ -150,6 +151,7 @@ typedef struct {
 
 typedef struct {
     ngx_queue_t                 records;
+    ngx_oc_events_shctx_t      *events;     /* replay store, or NULL */
 } ngx_oc_shctx_t;
 
 
@@ -216,6 +218,8 @@ typedef struct {
     ngx_str_t                   ssl_trusted_certificate;
 
     ngx_uint_t                  events;     /* oc_events is used */
+    ngx_msec_t                  events_replay_window;
+    ngx_uint_t                  events_replay_max;
 
     /* "User <u>, Organization <o>" */
     ngx_str_t                   platform_auth;
@@ -240,7 +244,7 @@ void ngx_oc_wake_waiters(ngx_oc_instance_t *oi);
 
 /* ngx_oc_shm.c */
 ngx_int_t ngx_oc_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data);
-size_t ngx_oc_shm_size_needed(ngx_uint_t ninstances);
+size_t ngx_oc_shm_size_needed(ngx_oc_main_conf_t *omcf);
 uint64_t ngx_oc_now_ms(void);
 ngx_uint_t ngx_oc_shm_refresh(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
 ngx_int_t ngx_oc_shm_try_lease(ngx_oc_main_conf_t *omcf,

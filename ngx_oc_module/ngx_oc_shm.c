@@ -5,6 +5,7 @@
 
 
 #include "ngx_oc_module.h"
+#include "ngx_oc_events.h"
 #include <ngx_sha1.h>
 
 
@@ -38,16 +39,19 @@ ngx_oc_now_ms(void)
 
 
 size_t
-ngx_oc_shm_size_needed(ngx_uint_t ninstances)
+ngx_oc_shm_size_needed(ngx_oc_main_conf_t *omcf)
 {
     size_t  rec;
 
-    /* slab pool header and pages, the context, one page-sized slot each */
+    /*
+     * slab pool header and pages, the context, one page-sized slot each,
+     * the event replay store
+     */
 
     rec = ngx_align(sizeof(ngx_oc_shrec_t), ngx_pagesize);
 
     return 8 * ngx_pagesize + ngx_align(sizeof(ngx_oc_shctx_t), ngx_pagesize)
-           + ninstances * rec;
+           + omcf->instances.nelts * rec + ngx_oc_events_size_needed(omcf);
 }
 
 
@@ -83,6 +87,7 @@ ngx_oc_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             }
 
             ngx_queue_init(&sh->records);
+            sh->events = NULL;
 
             shpool->data = sh;
             omcf->sh = sh;
@@ -111,14 +116,14 @@ ngx_oc_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                           "oc_zone \"%V\" is too small for %ui instances, "
                           "it needs at least %uz bytes",
                           &shm_zone->shm.name, omcf->instances.nelts,
-                          ngx_oc_shm_size_needed(omcf->instances.nelts));
+                          ngx_oc_shm_size_needed(omcf));
             return NGX_ERROR;
         }
 
         ngx_queue_init(&oip[i]->waiters);
     }
 
-    return NGX_OK;
+    return ngx_oc_events_init_zone(shm_zone, omcf);
 }
 
 

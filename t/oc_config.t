@@ -601,5 +601,36 @@ unlike($out, qr/\[warn\]/, 'oc_events: no warning');
 
 good('oc_events off', http => $PD, location => '            oc_events off;');
 
+bad('oc_events_replay_window invalid',
+    qr/"oc_events_replay_window" directive invalid value/,
+    globals => $GLOBALS . "    oc_events_replay_window soon;  # HERE\n");
+
+bad('oc_events_replay_max 0', qr/value must be between 1 and 1048576/,
+    globals => $GLOBALS . "    oc_events_replay_max 0;  # HERE\n");
+
+$out = bad('oc_zone too small for the replay store',
+    qr/oc_zone "small" is too small for 1 oc_instance blocks and 100000 event ids \(oc_events_replay_max\), it needs at least \d+ bytes/,
+    globals => $GLOBALS . "    oc_zone small:1m;  # HERE\n"
+               . "    oc_events_replay_max 100000;\n",
+    http => $EV, location => '            oc_events pd;');
+
+# the size asked for is enough: the zone is made and filled at nginx -t
+my ($needed) = $out =~ /it needs at least (\d+) bytes/;
+good('oc_zone of exactly the size asked for',
+     globals => $GLOBALS . "    oc_zone exact:$needed;\n"
+                . "    oc_events_replay_max 100000;\n",
+     http => $EV, location => '            oc_events pd;');
+
+good('no replay store without oc_events',
+     globals => $GLOBALS . "    oc_zone small:64k;\n"
+                . "    oc_events_replay_max 100000;\n",
+     http => $EV);
+
+good('no replay store with oc_events_replay_window 0',
+     globals => $GLOBALS . "    oc_zone small:64k;\n"
+                . "    oc_events_replay_max 100000;\n"
+                . "    oc_events_replay_window 0;\n",
+     http => $EV, location => '            oc_events pd;');
+
 
 done_testing;

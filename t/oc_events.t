@@ -1,8 +1,8 @@
 #!/usr/bin/perl
 
 # oc_events: only notifications signed with the instance's key reach the
-# application, byte for byte, with X-OC-Instance and without Authorization
-# (nginx -t checks are in oc_config.t).
+# application, byte for byte, with X-OC-Instance and without Authorization;
+# a replayed event id gets 409 (nginx -t checks are in oc_config.t).
 
 use strict;
 use warnings;
@@ -200,6 +200,42 @@ is(http_status(post_event('/hooks/pd', $body, $sig)), 200,
    'the same notification, signed: 200');
 is($app->last_request->{body}, $body, 'and it arrives');
 
+# ---- replays ----------------------------------------------------------------------
+
+$count = $app->count;
+
+is(http_status(post_event('/hooks/pd', $body, $sig)), 409, 'replayed: 409');
+is(http_status(post_event('/hooks/pd',
+                          decode_base64($genuine->{sent}{body_base64}),
+                          $genuine->{sent}{signature})), 409,
+   'replayed simulator notification: 409');
+
+my $again = notification('direct-1', other => 'body');
+is(http_status(post_event('/hooks/pd', $again,
+                          openssl_signature($KEY, $again))), 409,
+   'same eventId, another body: 409');
+
+is(scalar(grep { http_status(post_event('/hooks/pd', $body, $sig)) == 409 }
+          1 .. 6), 6, 'replayed on new connections, either worker: 409');
+
+is($app->count, $count, 'no replay reached the application');
+
+is($sim->send_event($id, eventId => 'direct-2')->{status}, 200,
+   'another eventId: 200');
+
+# the application did not take it: Open Connectors' retry gets through
+my $retry = notification('retry-1');
+my $retry_sig = openssl_signature($KEY, $retry);
+
+is(http_status(post_event('/hooks/fail', $retry, $retry_sig)), 500,
+   'application answered 500');
+ok(wait_for(sub { $t->grep_log(qr/ended with status 500, a retry will be/) }),
+   'logged: a retry will be accepted');
+is(http_status(post_event('/hooks/pd', $retry, $retry_sig)), 200,
+   'retry after a failed delivery: 200');
+is(http_status(post_event('/hooks/pd', $retry, $retry_sig)), 409,
+   'and once taken, a replay: 409');
+
 # ---- bodies: memory, temporary file, up to client_max_body_size --------------------
 
 srand(7);
@@ -226,6 +262,8 @@ for my $b (@bodies) {
        "$name: the openssl signature, 200");
     is($app->count, $count + 1, "$name: forwarded once");
     ok($app->last_request->{body} eq $data, "$name: body byte for byte");
+    is(http_status(post_event('/hooks/pd', $data, $good)), 409,
+       "$name: replayed, 409");
 
     if (length $data > 16 * 1024) {
         cmp_ok(buffered(), '>', $files, "$name: read from a temporary file");
@@ -239,11 +277,15 @@ is(http_status(post_event('/hooks/pd', $over,
    'above client_max_body_size: 413');
 is($app->count, $count, 'above client_max_body_size: not forwarded');
 
+# a notification in a temporary file is parsed for its event id
 my $filed = notification('filed-1', pad => 'p' x 50_000);
 is(http_status(post_event('/hooks/pd', $filed,
                           openssl_signature($KEY, $filed))), 200,
    'large notification: 200');
-is($app->last_request->{body}, $filed, 'large notification: body');
+my $filed2 = notification('filed-1', pad => 'q' x 50_000);
+is(http_status(post_event('/hooks/pd', $filed2,
+                          openssl_signature($KEY, $filed2))), 409,
+   'its event id read from the temporary file: 409');
 
 # client_body_in_file_only: the whole body is in a file, however small
 my $small = notification('in-file-1');
@@ -251,6 +293,15 @@ is(http_status(post_event('/hooks/file', $small,
                           openssl_signature($KEY, $small))), 200,
    'client_body_in_file_only: 200');
 is($app->last_request->{body}, $small, 'client_body_in_file_only: body');
+
+# above 1 MB the event id is not parsed: a byte for byte replay is still
+# caught by the signature
+my $huge = notification('huge-1', pad => 'h' x 1_100_000);
+my $huge_sig = openssl_signature($KEY, $huge);
+is(http_status(post_event('/hooks/pd', $huge, $huge_sig)), 200,
+   'notification above 1 MB: 200');
+is(http_status(post_event('/hooks/pd', $huge, $huge_sig)), 409,
+   'notification above 1 MB, replayed: 409');
 
 # a chunked request body
 {
@@ -277,8 +328,14 @@ ok(!grep({ index($log, substr($_, 7)) >= 0 }
    'no signature is logged');
 like($log, qr/oc_events: refused a notification for "pd": signature mismatch/,
      'a mismatch is logged');
+like($log, qr/oc_events: refused a replayed notification for "pd", event "direct-1"/,
+     'a replay is logged with its event id');
 
 # ---- reloads ---------------------------------------------------------------------
+
+$t->reload;
+is(http_status(post_event('/hooks/pd', $body, $sig)), 409,
+   'reload: the ids accepted before are kept');
 
 # a rotated key is provisioned, and verifies from then on
 $t->write_file('event.key', "$NEW_KEY\n", mode => 0600);
@@ -298,6 +355,42 @@ is($sim->send_event($id)->{status}, 200, 'rotated key: the simulator\'s '
 my $rot = notification('rotated-1');
 is(http_status(post_event('/hooks/pd', $rot, openssl_signature($KEY, $rot))),
    401, 'rotated key: the old key is refused');
+
+# a short window and a small store
+$t->write_conf(conf(http => 'oc_events_replay_window 1s; '
+                            . 'oc_events_replay_max 3;'));
+$t->reload;
+ok($t->grep_log(qr/oc_events_replay_max changed from 4096 to 3, the event/),
+   'a new capacity: the store is made anew, as logged');
+
+my %sig;
+for my $e (qw(w-1 w-2 w-3 w-4)) {
+    my $n = notification($e);
+    $sig{$e} = [ $n, openssl_signature($NEW_KEY, $n) ];
+}
+
+is(http_status(post_event('/hooks/pd', @{ $sig{'w-1'} })), 200, 'window: 200');
+is(http_status(post_event('/hooks/pd', @{ $sig{'w-1'} })), 409,
+   'window: replay within it, 409');
+sleep 1.2;
+is(http_status(post_event('/hooks/pd', @{ $sig{'w-1'} })), 200,
+   'window: after it, accepted again');
+
+is(http_status(post_event('/hooks/pd', @{ $sig{$_} })), 200, "store: $_")
+    for qw(w-2 w-3 w-4);
+ok(wait_for(sub { $t->grep_log(qr/all 3 event ids are within oc_events_replay_window, the oldest was forgotten/) }),
+   'store: a full store warns');
+is(http_status(post_event('/hooks/pd', @{ $sig{'w-4'} })), 409,
+   'store: the newest is kept');
+is(http_status(post_event('/hooks/pd', @{ $sig{'w-1'} })), 200,
+   'store: the oldest was forgotten');
+
+$t->write_conf(conf(http => 'oc_events_replay_window 0;'));
+$t->reload;
+is(http_status(post_event('/hooks/pd', @{ $sig{'w-2'} })), 200,
+   'window 0: no replay protection');
+is(http_status(post_event('/hooks/pd', @{ $sig{'w-2'} })), 200,
+   'window 0: the same again');
 
 $t->stop;
 $app->stop;
