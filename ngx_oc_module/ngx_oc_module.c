@@ -357,9 +357,31 @@ ngx_oc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_oc_loc_conf_t *prev = parent;
     ngx_oc_loc_conf_t *conf = child;
 
+    ngx_http_core_loc_conf_t  *clcf;
+
     ngx_conf_merge_ptr_value(conf->instance, prev->instance, NULL);
     ngx_conf_merge_value(conf->retry_on_401, prev->retry_on_401, 0);
+
+    if (conf->events == NGX_CONF_UNSET_PTR) {
+        conf->events_file = prev->events_file;
+        conf->events_line = prev->events_line;
+    }
+
     ngx_conf_merge_ptr_value(conf->events, prev->events, NULL);
+
+    /* an oc_events location relays to the application, never a token */
+
+    if (conf->events != NULL && conf->instance != NULL) {
+        clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "oc_pass \"%V\" applies to the oc_events location "
+                      "\"%V\" and would send the instance token to the "
+                      "application, add \"oc_pass off;\" to that location "
+                      "in %s:%ui", &conf->instance->block, &clcf->name,
+                      conf->events_file, conf->events_line);
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }
@@ -626,6 +648,9 @@ ngx_oc_events(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     value = cf->args->elts;
+
+    olcf->events_file = cf->conf_file->file.name.data;
+    olcf->events_line = cf->conf_file->line;
 
     if (ngx_strcmp(value[1].data, "off") == 0) {
         olcf->events = NULL;

@@ -231,6 +231,8 @@ typedef struct {
     ngx_oc_instance_t          *oauth;      /* oc_oauth_start/_callback */
     ngx_flag_t                  retry_on_401;
     ngx_oc_instance_t          *events;
+    u_char                     *events_file;
+    ngx_uint_t                  events_line;
 } ngx_oc_loc_conf_t;
 
 

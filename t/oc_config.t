@@ -601,6 +601,20 @@ unlike($out, qr/\[warn\]/, 'oc_events: no warning');
 
 good('oc_events off', http => $PD, location => '            oc_events off;');
 
+bad('oc_pass inherited by an oc_events location',
+    qr/oc_pass "pd" applies to the oc_events location "\/" and would send the instance token to the application, add "oc_pass off;" to that location/,
+    http => $EV, server => '        oc_pass pd;',
+    location => "            oc_events pd;  # HERE");
+
+bad('oc_pass and oc_events in one location',
+    qr/oc_pass "pd" applies to the oc_events location "\/"/,
+    http => $EV,
+    location => "            oc_events pd;  # HERE\n            oc_pass pd;");
+
+good('oc_pass off in an oc_events location', http => $EV,
+     server => '        oc_pass pd;',
+     location => "            oc_events pd;\n            oc_pass off;");
+
 bad('oc_events_replay_window invalid',
     qr/"oc_events_replay_window" directive invalid value/,
     globals => $GLOBALS . "    oc_events_replay_window soon;  # HERE\n");
