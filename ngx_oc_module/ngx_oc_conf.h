@@ -21,6 +21,7 @@ ngx_oc_instance_t *ngx_oc_instance_add(ngx_conf_t *cf,
 ngx_int_t ngx_oc_conf_validate(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf);
 ngx_str_t *ngx_oc_config_value(ngx_oc_instance_t *oi, ngx_str_t *key);
 
+/* ngx_oc_secret.c */
 ngx_int_t ngx_oc_conf_secret(ngx_conf_t *cf, ngx_str_t *what,
     ngx_str_t *value);
 ngx_int_t ngx_oc_conf_check_quotes(ngx_conf_t *cf, ngx_str_t *what,

@@ -292,6 +292,8 @@ void ngx_oc_resolve_detach(ngx_oc_resolver_t *res);
 char *ngx_oc_oauth_start(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_oc_oauth_callback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 void ngx_oc_oauth_done(ngx_http_request_t *r);
+
+/* ngx_oc_digest.c */
 void ngx_oc_instance_digest(ngx_oc_instance_t *oi, u_char *digest);
 
 
