@@ -37,6 +37,7 @@ static char *ngx_oc_api_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_oc_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_oc_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_oc_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_oc_instance_ref(ngx_conf_t *cf, ngx_oc_instance_t **slot);
 static char *ngx_oc_ssl_verify(ngx_conf_t *cf, void *post, void *data);
 static char *ngx_oc_ssl_trusted_certificate(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
@@ -600,18 +601,61 @@ ngx_oc_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_oc_loc_conf_t *olcf = conf;
 
+    return ngx_oc_instance_ref(cf, &olcf->instance);
+}
+
+
+static char *
+ngx_oc_events(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_oc_loc_conf_t *olcf = conf;
+
+    char                *rv;
+    ngx_oc_instance_t   *oi;
+    ngx_oc_main_conf_t  *omcf;
+
+    olcf->events_file = cf->conf_file->file.name.data;
+    olcf->events_line = cf->conf_file->line;
+
+    rv = ngx_oc_instance_ref(cf, &olcf->events);
+
+    oi = olcf->events;
+
+    if (rv != NGX_CONF_OK || oi == NULL) {
+        return rv;
+    }
+
+    /* postconfiguration checks the instance's signature key here */
+
+    if (oi->events_file == NULL) {
+        oi->events_file = cf->conf_file->file.name.data;
+        oi->events_line = cf->conf_file->line;
+    }
+
+    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_oc_module);
+    omcf->events = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* "NAME" of an oc_instance, declared before or after, or "off" */
+
+static char *
+ngx_oc_instance_ref(ngx_conf_t *cf, ngx_oc_instance_t **slot)
+{
     ngx_str_t           *value;
     ngx_oc_instance_t   *oi;
     ngx_oc_main_conf_t  *omcf;
 
-    if (olcf->instance != NGX_CONF_UNSET_PTR) {
+    if (*slot != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
     if (ngx_strcmp(value[1].data, "off") == 0) {
-        olcf->instance = NULL;
+        *slot = NULL;
         return NGX_CONF_OK;
     }
 
@@ -628,55 +672,7 @@ ngx_oc_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    olcf->instance = oi;
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_oc_events(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_oc_loc_conf_t *olcf = conf;
-
-    ngx_str_t           *value;
-    ngx_oc_instance_t   *oi;
-    ngx_oc_main_conf_t  *omcf;
-
-    if (olcf->events != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    olcf->events_file = cf->conf_file->file.name.data;
-    olcf->events_line = cf->conf_file->line;
-
-    if (ngx_strcmp(value[1].data, "off") == 0) {
-        olcf->events = NULL;
-        return NGX_CONF_OK;
-    }
-
-    if (value[1].len == 0) {
-        return "needs an oc_instance name or \"off\"";
-    }
-
-    omcf = ngx_http_conf_get_module_main_conf(cf, ngx_oc_module);
-
-    oi = ngx_oc_instance_add(cf, omcf, &value[1]);
-    if (oi == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    /* postconfiguration checks the instance's signature key here */
-
-    if (oi->events_file == NULL) {
-        oi->events_file = cf->conf_file->file.name.data;
-        oi->events_line = cf->conf_file->line;
-    }
-
-    omcf->events = 1;
-    olcf->events = oi;
+    *slot = oi;
 
     return NGX_CONF_OK;
 }
