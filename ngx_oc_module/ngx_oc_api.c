@@ -327,6 +327,75 @@ ngx_oc_api_valid_token(ngx_str_t *token)
 }
 
 
+/*
+ * the path of a page of the instance list: the first one (page is NULL)
+ * or the one an Elements-Next-Page-Token header named
+ */
+
+ngx_int_t
+ngx_oc_api_list_path(ngx_pool_t *pool, ngx_str_t *page, ngx_str_t *path)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = sizeof("/instances?nextPage=") - 1;
+
+    if (page) {
+        len += page->len + 2 * ngx_escape_uri(NULL, page->data, page->len,
+                                              NGX_ESCAPE_ARGS);
+    }
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    path->data = p;
+
+    if (page) {
+        p = ngx_cpymem(p, "/instances?nextPage=",
+                       sizeof("/instances?nextPage=") - 1);
+        p = (u_char *) ngx_escape_uri(p, page->data, page->len,
+                                      NGX_ESCAPE_ARGS);
+
+    } else {
+        p = ngx_cpymem(p, "/instances", sizeof("/instances") - 1);
+    }
+
+    path->len = p - path->data;
+
+    return NGX_OK;
+}
+
+
+/* a Retry-After in seconds, at most "max"; NGX_ERROR: none, or a date */
+
+ngx_int_t
+ngx_oc_api_retry_after(ngx_str_t *value, ngx_int_t max)
+{
+    ngx_int_t  n;
+
+    n = ngx_atoi(value->data, value->len);
+
+    if (n == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    return ngx_min(n, max);
+}
+
+
+ngx_uint_t
+ngx_oc_api_is_json(ngx_str_t *content_type)
+{
+    return content_type->len >= sizeof("application/json") - 1
+           && ngx_strncasecmp(content_type->data,
+                              (u_char *) "application/json",
+                              sizeof("application/json") - 1)
+              == 0;
+}
+
+
 static cJSON *
 ngx_oc_api_parse(ngx_str_t *body, ngx_str_t *err)
 {

@@ -34,6 +34,10 @@ ngx_int_t ngx_oc_api_instance_body(ngx_pool_t *pool, ngx_str_t *element,
 ngx_int_t ngx_oc_api_parse_oauth_url(ngx_pool_t *pool, ngx_str_t *body,
     ngx_str_t *url, ngx_str_t *err);
 ngx_int_t ngx_oc_api_valid_token(ngx_str_t *token);
+ngx_int_t ngx_oc_api_list_path(ngx_pool_t *pool, ngx_str_t *page,
+    ngx_str_t *path);
+ngx_int_t ngx_oc_api_retry_after(ngx_str_t *value, ngx_int_t max);
+ngx_uint_t ngx_oc_api_is_json(ngx_str_t *content_type);
 
 
 #endif /* _NGX_OC_API_H_INCLUDED_ */

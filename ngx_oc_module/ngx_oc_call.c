@@ -101,11 +101,7 @@ ngx_oc_call_done(ngx_oc_http_t *h)
     }
 
     if (h->status >= 200 && h->status < 300 && h->response.len
-        && (h->content_type.len < sizeof("application/json") - 1
-            || ngx_strncasecmp(h->content_type.data,
-                               (u_char *) "application/json",
-                               sizeof("application/json") - 1)
-               != 0))
+        && !ngx_oc_api_is_json(&h->content_type))
     {
         ngx_oc_failed(res, NGX_OC_FAILED, NULL,
                       "%s %s answered %l with Content-Type \"%V\", "
@@ -141,10 +137,10 @@ ngx_oc_call_retry(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
         return 0;
     }
 
-    n = ngx_atoi(h->retry_after.data, h->retry_after.len);
+    n = ngx_oc_api_retry_after(&h->retry_after, NGX_OC_RETRY_AFTER_MAX);
 
     if (n != NGX_ERROR) {
-        delay = (ngx_msec_t) ngx_min(n, NGX_OC_RETRY_AFTER_MAX) * 1000;
+        delay = (ngx_msec_t) n * 1000;
 
     } else {
         delay = NGX_OC_RETRY_MIN << ngx_min(res->attempt, 5);

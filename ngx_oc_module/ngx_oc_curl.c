@@ -17,8 +17,6 @@ static void ngx_oc_curl_close(ngx_connection_t *c);
 static void ngx_oc_curl_finished(void);
 static size_t ngx_oc_http_write(char *ptr, size_t size, size_t nmemb,
     void *userdata);
-static size_t ngx_oc_http_header(char *ptr, size_t size, size_t nmemb,
-    void *userdata);
 static void ngx_oc_http_cleanup(void *data);
 static void ngx_oc_http_free_headers(ngx_oc_http_t *h);
 
@@ -380,7 +378,9 @@ ngx_oc_http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 
-static size_t
+/* CURLOPT_HEADERFUNCTION: one header line, its line break included */
+
+size_t
 ngx_oc_http_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     ngx_oc_http_t  *h = userdata;

@@ -241,35 +241,11 @@ failed:
 static ngx_int_t
 ngx_oc_list(ngx_oc_resolver_t *res, ngx_str_t *page)
 {
-    u_char     *p;
-    size_t      len;
-    ngx_str_t   path;
+    ngx_str_t  path;
 
-    len = sizeof("/instances?nextPage=") - 1;
-
-    if (page) {
-        len += page->len + 2 * ngx_escape_uri(NULL, page->data, page->len,
-                                              NGX_ESCAPE_ARGS);
-    }
-
-    p = ngx_pnalloc(res->pool, len);
-    if (p == NULL) {
+    if (ngx_oc_api_list_path(res->pool, page, &path) != NGX_OK) {
         return NGX_ERROR;
     }
-
-    path.data = p;
-
-    if (page) {
-        p = ngx_cpymem(p, "/instances?nextPage=",
-                       sizeof("/instances?nextPage=") - 1);
-        p = (u_char *) ngx_escape_uri(p, page->data, page->len,
-                                      NGX_ESCAPE_ARGS);
-
-    } else {
-        p = ngx_cpymem(p, "/instances", sizeof("/instances") - 1);
-    }
-
-    path.len = p - path.data;
 
     return ngx_oc_call(res, "GET", &path, NULL, ngx_oc_list_done);
 }
