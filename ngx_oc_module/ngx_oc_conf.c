@@ -452,8 +452,7 @@ ngx_oc_instance_config(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_oc_instance_t *oi = conf;
 
-    u_char              *p;
-    ngx_str_t           *value, what, source;
+    ngx_str_t           *value;
     ngx_oc_config_kv_t  *kv;
 
     value = cf->args->elts;
@@ -478,16 +477,6 @@ ngx_oc_instance_config(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    p = ngx_pnalloc(cf->pool, sizeof("config \"\"") - 1 + value[1].len);
-    if (p == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    what.data = p;
-    what.len = ngx_sprintf(p, "config \"%V\"", &value[1]) - p;
-
-    source = value[2];
-
     kv = ngx_array_push(&oi->config);
     if (kv == NULL) {
         return NGX_CONF_ERROR;
@@ -496,15 +485,37 @@ ngx_oc_instance_config(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     kv->key = value[1];
     kv->value = value[2];
 
-    if (ngx_oc_conf_secret(cf, &what, &kv->value) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_oc_check_property(cf, &kv->key, &kv->value, &source) != NGX_OK) {
+    if (ngx_oc_conf_config_value(cf, &kv->key, &kv->value) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* resolves and checks the value of "config KEY VALUE" in place */
+
+ngx_int_t
+ngx_oc_conf_config_value(ngx_conf_t *cf, ngx_str_t *key, ngx_str_t *value)
+{
+    u_char     *p;
+    ngx_str_t   what, source;
+
+    p = ngx_pnalloc(cf->pool, sizeof("config \"\"") - 1 + key->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    what.data = p;
+    what.len = ngx_sprintf(p, "config \"%V\"", key) - p;
+
+    source = *value;
+
+    if (ngx_oc_conf_secret(cf, &what, value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_oc_check_property(cf, key, value, &source);
 }
 
 

@@ -20,10 +20,18 @@ ngx_oc_instance_t *ngx_oc_instance_add(ngx_conf_t *cf,
     ngx_oc_main_conf_t *omcf, ngx_str_t *block);
 ngx_int_t ngx_oc_conf_validate(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf);
 ngx_str_t *ngx_oc_config_value(ngx_oc_instance_t *oi, ngx_str_t *key);
+ngx_int_t ngx_oc_conf_config_value(ngx_conf_t *cf, ngx_str_t *key,
+    ngx_str_t *value);
 
 /* ngx_oc_secret.c */
 ngx_int_t ngx_oc_conf_secret(ngx_conf_t *cf, ngx_str_t *what,
     ngx_str_t *value);
+ngx_int_t ngx_oc_conf_platform_secret(ngx_conf_t *cf, ngx_str_t *what,
+    ngx_str_t *value);
+ngx_int_t ngx_oc_conf_api_url(ngx_conf_t *cf, ngx_str_t *what,
+    ngx_str_t *url);
+ngx_int_t ngx_oc_conf_zone(ngx_conf_t *cf, ngx_str_t *value, ngx_str_t *name,
+    ssize_t *size);
 ngx_int_t ngx_oc_conf_check_quotes(ngx_conf_t *cf, ngx_str_t *what,
     ngx_str_t *value, ngx_str_t *source);
 ngx_uint_t ngx_oc_conf_is_http_url(ngx_str_t *url);

@@ -402,20 +402,8 @@ ngx_oc_api_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     url = value[1];
 
-    if (ngx_oc_conf_check_quotes(cf, &cmd->name, &url, NULL) != NGX_OK) {
+    if (ngx_oc_conf_api_url(cf, &cmd->name, &url) != NGX_OK) {
         return NGX_CONF_ERROR;
-    }
-
-    if (!ngx_oc_conf_is_http_url(&url)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid URL \"%V\" in \"oc_api_url\", it must "
-                           "begin with \"http://\" or \"https://\" and a host",
-                           &url);
-        return NGX_CONF_ERROR;
-    }
-
-    while (url.data[url.len - 1] == '/') {
-        url.len--;
     }
 
     if (ngx_strncasecmp(url.data, (u_char *) "http://", sizeof("http://") - 1)
@@ -440,8 +428,7 @@ ngx_oc_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
 
-    ngx_str_t   *value, *field;
-    ngx_uint_t   i;
+    ngx_str_t  *value, *field;
 
     field = (ngx_str_t *) (p + cmd->offset);
 
@@ -452,22 +439,8 @@ ngx_oc_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
     *field = value[1];
 
-    if (ngx_oc_conf_secret(cf, &cmd->name, field) != NGX_OK) {
+    if (ngx_oc_conf_platform_secret(cf, &cmd->name, field) != NGX_OK) {
         return NGX_CONF_ERROR;
-    }
-
-    /* it becomes part of an Authorization header */
-
-    for (i = 0; i < field->len; i++) {
-        if (field->data[i] < 0x20 || field->data[i] == 0x7f
-            || field->data[i] == ',' || field->data[i] == ' ')
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "%V: the secret contains a space, a comma or "
-                               "a control character (a line break in the "
-                               "middle of a file?)", &cmd->name);
-            return NGX_CONF_ERROR;
-        }
     }
 
     return NGX_CONF_OK;
@@ -479,9 +452,8 @@ ngx_oc_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_oc_main_conf_ext_t *ext = conf;
 
-    u_char          *p;
     ssize_t          size;
-    ngx_str_t       *value, name, s;
+    ngx_str_t       *value, name;
     ngx_shm_zone_t  *shm_zone;
 
     if (ext->conf.shm_zone != NULL) {
@@ -490,32 +462,7 @@ ngx_oc_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
 
-    p = (u_char *) ngx_strchr(value[1].data, ':');
-
-    if (p == NULL || p == value[1].data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid oc_zone \"%V\", it must be NAME:SIZE",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    name.data = value[1].data;
-    name.len = p - name.data;
-
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (size == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone size \"%V\"", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    if (size < (ssize_t) (8 * ngx_pagesize)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "zone \"%V\" is too small", &name);
+    if (ngx_oc_conf_zone(cf, &value[1], &name, &size) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -64,6 +64,101 @@ ngx_oc_conf_secret(ngx_conf_t *cf, ngx_str_t *what, ngx_str_t *value)
 }
 
 
+/* a User or Organization secret: it becomes part of an Authorization header */
+
+ngx_int_t
+ngx_oc_conf_platform_secret(ngx_conf_t *cf, ngx_str_t *what,
+    ngx_str_t *value)
+{
+    ngx_uint_t  i;
+
+    if (ngx_oc_conf_secret(cf, what, value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < value->len; i++) {
+        if (value->data[i] < 0x20 || value->data[i] == 0x7f
+            || value->data[i] == ',' || value->data[i] == ' ')
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%V: the secret contains a space, a comma or "
+                               "a control character (a line break in the "
+                               "middle of a file?)", what);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* "oc_api_url": checked, trailing slashes removed in place */
+
+ngx_int_t
+ngx_oc_conf_api_url(ngx_conf_t *cf, ngx_str_t *what, ngx_str_t *url)
+{
+    if (ngx_oc_conf_check_quotes(cf, what, url, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (!ngx_oc_conf_is_http_url(url)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid URL \"%V\" in \"oc_api_url\", it must "
+                           "begin with \"http://\" or \"https://\" and a host",
+                           url);
+        return NGX_ERROR;
+    }
+
+    while (url->data[url->len - 1] == '/') {
+        url->len--;
+    }
+
+    return NGX_OK;
+}
+
+
+/* "oc_zone NAME:SIZE"; the argument is null-terminated */
+
+ngx_int_t
+ngx_oc_conf_zone(ngx_conf_t *cf, ngx_str_t *value, ngx_str_t *name,
+    ssize_t *size)
+{
+    u_char     *p;
+    ngx_str_t   s;
+
+    p = (u_char *) ngx_strchr(value->data, ':');
+
+    if (p == NULL || p == value->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid oc_zone \"%V\", it must be NAME:SIZE",
+                           value);
+        return NGX_ERROR;
+    }
+
+    name->data = value->data;
+    name->len = p - name->data;
+
+    s.data = p + 1;
+    s.len = value->data + value->len - s.data;
+
+    *size = ngx_parse_size(&s);
+
+    if (*size == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid zone size \"%V\"", value);
+        return NGX_ERROR;
+    }
+
+    if (*size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone \"%V\" is too small", name);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_oc_conf_read_file(ngx_conf_t *cf, ngx_str_t *what, ngx_str_t *value)
 {
