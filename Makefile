@@ -74,7 +74,7 @@ deb-deps-check:
 	                                      exit $$?; }; \
 	done
 
-$(BUILD)/nginx/Makefile: config | deps-check
+$(BUILD)/nginx/objs/Makefile: config | deps-check
 	rm -rf $(BUILD)/nginx
 	mkdir -p $(BUILD)
 ifeq ($(NGINX_SRC),)
@@ -94,7 +94,7 @@ else
 	    || { tail -20 ../configure.log; exit 1; }
 endif
 
-$(MODULE): $(BUILD)/nginx/Makefile $(SRCS)
+$(MODULE): $(BUILD)/nginx/objs/Makefile $(SRCS)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
 	install -m 755 $(BUILD)/nginx/objs/ngx_oc_module.so $@.tmp && mv -f $@.tmp $@
 
