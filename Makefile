@@ -5,6 +5,8 @@
 #   make test       the test suite (prove)
 #   make deb        the Debian package build/libnginx-mod-http-oc_*.deb
 #   make deps       install what building, running and testing need
+#   make fuzz       each libFuzzer target for FUZZ_SECONDS (docs/testing.md)
+#   make fuzz-regress  replay the fuzz corpora once (make test does too)
 #
 # make NGINX_SRC=/path/to/nginx-x.y.z builds against an upstream source tree.
 
@@ -39,7 +41,28 @@ DEB_LD_OPT := -Wl,-z,relro -Wl,-z,now -fPIC
 
 PROVE_FLAGS ?=
 
-.PHONY: all deps deps-check deb-deps-check deb run test clean
+# fuzzing: libFuzzer targets built with clang; "make test" replays their
+# corpora with the targets built by plain cc
+FUZZ_TARGETS := api_list api_instance api_error api_headers \
+                conf_value conf_zone
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_DEBS := clang libclang-rt-14-dev llvm
+FUZZ_OUT := $(BUILD)/fuzz
+FUZZ_INCS := $(addprefix -I$(BUILD)/nginx/src/, core event event/modules \
+                 os/unix http http/modules http/v2) \
+             -I$(BUILD)/nginx/objs -Ingx_oc_module -Ifuzz
+FUZZ_LINK := fuzz/ngx_oc_fuzz_stubs.c fuzz/ngx_oc_fuzz_nginx.c \
+             ngx_oc_module/ngx_oc_api.c ngx_oc_module/ngx_oc_conf.c \
+             ngx_oc_module/ngx_oc_secret.c ngx_oc_module/ngx_oc_curl.c
+FUZZ_DEPS := $(FUZZ_LINK) $(wildcard fuzz/*.h ngx_oc_module/*.h) \
+             $(BUILD)/nginx/objs/Makefile
+FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -W -Wall -Wpointer-arith \
+               -Wno-unused-parameter -Werror
+FUZZ_LIBS := -lcjson -lcurl -lcrypto
+
+.PHONY: all deps deps-check deb-deps-check deps-fuzz deb run test clean \
+        fuzz fuzz-build fuzz-replay fuzz-regress
 
 all: $(MODULE)
 
@@ -71,6 +94,14 @@ deb-deps-check:
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
 	        | grep -q 'ok installed' || { $(MAKE) --no-print-directory deps \
 	                                          DEPS="$(DEB_DEPS)"; \
+	                                      exit $$?; }; \
+	done
+
+deps-fuzz:
+	@for p in $(FUZZ_DEBS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q 'ok installed' || { $(MAKE) --no-print-directory deps \
+	                                          DEPS="$(FUZZ_DEBS)"; \
 	                                      exit $$?; }; \
 	done
 
@@ -118,6 +149,31 @@ run: $(MODULE)
 
 test: $(MODULE) | deb-deps-check
 	prove -I t/lib $(PROVE_FLAGS) -r t/
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run $(FUZZ_OUT) $(FUZZ_TARGETS)
+
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_OUT)/fuzz_%)
+
+$(FUZZ_OUT)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_DEPS) | deps-fuzz
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all $(FUZZ_INCS) -o $@ $< $(FUZZ_LINK) \
+	    $(FUZZ_LIBS)
+
+fuzz-replay: $(FUZZ_TARGETS:%=$(FUZZ_OUT)/replay/fuzz_%)
+
+$(FUZZ_OUT)/replay/fuzz_%: fuzz/fuzz_%.c fuzz/ngx_oc_fuzz_replay.c $(FUZZ_DEPS)
+	@mkdir -p $(@D)
+	$(CC) $(FUZZ_CFLAGS) -fsanitize=address,undefined \
+	    -fno-sanitize-recover=all $(FUZZ_INCS) -o $@ $< \
+	    fuzz/ngx_oc_fuzz_replay.c $(FUZZ_LINK) $(FUZZ_LIBS)
+
+fuzz-regress: fuzz-replay
+	@for t in $(FUZZ_TARGETS); do \
+	    echo "fuzz_$$t: $$($(FUZZ_OUT)/replay/fuzz_$$t fuzz/corpus/$$t)" \
+	        || exit 1; \
+	done
 
 clean:
 	rm -rf $(BUILD)
