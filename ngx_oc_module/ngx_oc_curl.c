@@ -440,7 +440,12 @@ ngx_oc_http_header(char *ptr, size_t size, size_t nmemb, void *userdata)
         p++;
     }
 
-    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+    /* "token\r \r\n": no stray CR in the value */
+
+    while (last > p
+           && (last[-1] == ' ' || last[-1] == '\t'
+               || last[-1] == CR || last[-1] == LF))
+    {
         last--;
     }
 
