@@ -17,6 +17,20 @@
 #define NGX_OC_RELOAD_GRACE     10000
 
 
+/*
+ * a worker's Authorization value, made when the token changes: it stays
+ * until the worker exits, behind any newer one, since requests point at it
+ */
+
+typedef struct ngx_oc_header_buf_s  ngx_oc_header_buf_t;
+
+struct ngx_oc_header_buf_s {
+    ngx_oc_header_buf_t        *prev;
+    size_t                      len;
+    /* the value follows */
+};
+
+
 static ngx_oc_shrec_t *ngx_oc_shm_record(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi);
 static void ngx_oc_shm_ident(ngx_oc_instance_t *oi);
@@ -238,8 +252,9 @@ static ngx_int_t
 ngx_oc_shm_copy(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     ngx_oc_shrec_t *rec)
 {
-    u_char  *p;
-    size_t   len;
+    u_char               *p;
+    size_t                len;
+    ngx_oc_header_buf_t  *b;
 
     oi->gen = rec->generation;
     oi->state = rec->state;
@@ -269,11 +284,16 @@ ngx_oc_shm_copy(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
          * (a few bytes per resolution that changed the token)
          */
 
-        p = ngx_alloc(len, ngx_cycle->log);
-        if (p == NULL) {
+        b = ngx_alloc(sizeof(ngx_oc_header_buf_t) + len, ngx_cycle->log);
+        if (b == NULL) {
             return NGX_ERROR;
         }
 
+        b->prev = oi->header.data ? (ngx_oc_header_buf_t *) oi->header.data - 1
+                                  : NULL;
+        b->len = len;
+
+        p = (u_char *) (b + 1);
         oi->header.data = p;
 
         p = ngx_cpymem(p, omcf->platform_auth.data, omcf->platform_auth.len);
@@ -618,6 +638,31 @@ ngx_oc_shm_release(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
     }
 
     ngx_shmtx_unlock(&omcf->shpool->mutex);
+}
+
+
+/* at worker exit: every Authorization value made holds the secrets */
+
+void
+ngx_oc_shm_forget(ngx_oc_instance_t *oi)
+{
+    ngx_oc_header_buf_t  *b, *prev;
+
+    b = oi->header.data ? (ngx_oc_header_buf_t *) oi->header.data - 1 : NULL;
+
+    while (b) {
+        prev = b->prev;
+        ngx_explicit_memzero(b + 1, b->len);
+        ngx_free(b);
+        b = prev;
+    }
+
+    ngx_str_null(&oi->header);
+
+    if (oi->id_text.data) {
+        ngx_free(oi->id_text.data);
+        ngx_str_null(&oi->id_text);
+    }
 }
 
 

@@ -71,6 +71,8 @@ ngx_oc_exit_process(ngx_cycle_t *cycle)
     oip = omcf->instances.elts;
 
     for (i = 0; i < omcf->instances.nelts; i++) {
+        ngx_oc_shm_forget(oip[i]);
+
         if (oip[i]->resolver == NULL) {
             continue;
         }
