@@ -85,15 +85,17 @@ use OCMany;
     my @t = map { OCTest->new } 1 .. 3;
     my $sim = $t[0]->sim;
 
-    # every host looks before any has created
-    $sim->fault(endpoint => 'POST /instances', count => 3, delay => 1);
+    # every host looks before any has created (each starts slower under
+    # valgrind)
+    $sim->fault(endpoint => 'POST /instances', count => 3,
+                delay => 1 * $OCTest::SLOW);
 
     for my $i (0 .. 2) {
         $t[$i]->{sims} = [$sim];
         $t[$i]->write_conf(oc_conf(port => 8081 + $i))->run;
     }
 
-    sleep 3;
+    sleep 3 * $OCTest::SLOW;
     is($sim->count('POST /instances'), 3, 'three hosts: each created one');
 
     my @mine = grep { $_->{name} eq 'acme-crm' && !$_->{deleted} }

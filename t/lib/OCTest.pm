@@ -31,7 +31,15 @@ our $MODULE = $ENV{OC_TEST_MODULE}
     || File::Spec->catfile(dirname(dirname(dirname(abs_path(__FILE__)))),
                            'build', 'ngx_oc_module.so');
 
-our $WAIT = 10;                 # seconds: start, reload, quit
+# Under valgrind (make test-valgrind) every nginx process shows valgrind's
+# command line in /proc, not the title nginx gives it, and runs many times
+# slower: OC_TEST_VALGRIND counts every child of the master as a worker,
+# OC_TEST_SLOW multiplies the harness's own waits.
+our $VALGRIND = $ENV{OC_TEST_VALGRIND} ? 1 : 0;
+our $SLOW = ($ENV{OC_TEST_SLOW} // '') =~ /^[1-9]\d*$/ ? $ENV{OC_TEST_SLOW}
+                                                       : 1;
+
+our $WAIT = 10 * $SLOW;         # seconds: start, reload, quit
 
 my $LOG_LEVEL = $ENV{OC_TEST_LOG_LEVEL} // 'info';
 
@@ -387,7 +395,7 @@ sub worker_pids {
     return () unless $self->{master};
 
     my @pids = sort { $a <=> $b }
-               grep { _cmdline($_) eq 'nginx: worker process' }
+               grep { $VALGRIND || _cmdline($_) eq 'nginx: worker process' }
                _children($self->{master});
     $self->{seen}{$_} = 1 for @pids;
 
@@ -559,8 +567,11 @@ sub _ours {
 sub _orphan_worker {
     my ($pid) = @_;
     return _alive($pid)
-           && _cmdline($pid) =~ /^nginx: worker process/
-           && _cmdline(_ppid($pid)) !~ /^nginx: master process/;
+           && ($VALGRIND
+               ? _cmdline($pid) ne _cmdline(_ppid($pid))
+                 && index(_cmdline($pid), ' -p ') >= 0
+               : _cmdline($pid) =~ /^nginx: worker process/
+                 && _cmdline(_ppid($pid)) !~ /^nginx: master process/);
 }
 
 sub _cmdline {
