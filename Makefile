@@ -7,6 +7,8 @@
 #   make deps       install what building, running and testing need
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (docs/testing.md)
 #   make fuzz-regress  replay the fuzz corpora once (make test does too)
+#   make test-valgrind the suite with nginx under valgrind memcheck
+#   make test-asan  the suite with the module built with AddressSanitizer
 #
 # make NGINX_SRC=/path/to/nginx-x.y.z builds against an upstream source tree.
 
@@ -61,8 +63,16 @@ FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -W -Wall -Wpointer-arith \
                -Wno-unused-parameter -Werror
 FUZZ_LIBS := -lcjson -lcurl -lcrypto
 
+# the suite with nginx under valgrind memcheck, and with the module built
+# with AddressSanitizer into build/asan (docs/testing.md)
+VALGRIND_LOGS := $(BUILD)/valgrind
+VALGRIND_SLOW ?= 3
+ASAN_BUILD := $(BUILD)/asan
+ASAN_CC_OPT := -g -O1 -fno-omit-frame-pointer -fsanitize=address -fPIC
+ASAN_LD_OPT := -fsanitize=address -Wl,-z,relro -Wl,-z,now -fPIC
+
 .PHONY: all deps deps-check deb-deps-check deps-fuzz deb run test clean \
-        fuzz fuzz-build fuzz-replay fuzz-regress
+        fuzz fuzz-build fuzz-replay fuzz-regress test-valgrind test-asan
 
 all: $(MODULE)
 
@@ -149,6 +159,22 @@ run: $(MODULE)
 
 test: $(MODULE) | deb-deps-check
 	prove -I t/lib $(PROVE_FLAGS) -r t/
+
+test-valgrind: $(MODULE) | deb-deps-check
+	rm -rf $(VALGRIND_LOGS) && mkdir -p $(VALGRIND_LOGS)
+	OC_TEST_NGINX=$(CURDIR)/valgrind/nginx OC_TEST_VALGRIND=1 \
+	OC_TEST_SLOW=$(VALGRIND_SLOW) OC_VALGRIND_LOGS=$(CURDIR)/$(VALGRIND_LOGS) \
+	    prove -I t/lib $(PROVE_FLAGS) -r t/; rc=$$?; \
+	valgrind/check-logs $(VALGRIND_LOGS) && exit $$rc
+
+test-asan: | deps-check deb-deps-check
+	$(MAKE) --no-print-directory BUILD=$(ASAN_BUILD) \
+	    DEB_CC_OPT="$(ASAN_CC_OPT)" DEB_LD_OPT="$(ASAN_LD_OPT)" \
+	    $(ASAN_BUILD)/ngx_oc_module.so
+	OC_TEST_NGINX=$(CURDIR)/asan/nginx \
+	OC_TEST_MODULE=$(CURDIR)/$(ASAN_BUILD)/ngx_oc_module.so \
+	OC_ASAN_LIB=$$($(CC) -print-file-name=libasan.so) \
+	    prove -I t/lib $(PROVE_FLAGS) -r t/
 
 fuzz: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run $(FUZZ_OUT) $(FUZZ_TARGETS)
