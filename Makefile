@@ -45,7 +45,7 @@ PROVE_FLAGS ?=
 
 # fuzzing: libFuzzer targets built with clang; "make test" replays their
 # corpora with the targets built by plain cc
-FUZZ_TARGETS := api_list api_instance api_error api_headers \
+FUZZ_TARGETS := api_list api_instance api_error api_headers api_body \
                 conf_value conf_zone
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
@@ -197,8 +197,8 @@ $(FUZZ_OUT)/replay/fuzz_%: fuzz/fuzz_%.c fuzz/ngx_oc_fuzz_replay.c $(FUZZ_DEPS)
 
 fuzz-regress: fuzz-replay
 	@for t in $(FUZZ_TARGETS); do \
-	    echo "fuzz_$$t: $$($(FUZZ_OUT)/replay/fuzz_$$t fuzz/corpus/$$t)" \
-	        || exit 1; \
+	    out=$$($(FUZZ_OUT)/replay/fuzz_$$t fuzz/corpus/$$t) || exit 1; \
+	    echo "fuzz_$$t: $$out"; \
 	done
 
 clean:

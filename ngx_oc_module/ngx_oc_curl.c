@@ -15,8 +15,6 @@ static void ngx_oc_curl_event_handler(ngx_event_t *ev);
 static void ngx_oc_curl_timer_handler(ngx_event_t *ev);
 static void ngx_oc_curl_close(ngx_connection_t *c);
 static void ngx_oc_curl_finished(void);
-static size_t ngx_oc_http_write(char *ptr, size_t size, size_t nmemb,
-    void *userdata);
 static void ngx_oc_http_cleanup(void *data);
 static void ngx_oc_http_free_headers(ngx_oc_http_t *h);
 
@@ -334,7 +332,9 @@ ngx_oc_http_free_headers(ngx_oc_http_t *h)
 }
 
 
-static size_t
+/* CURLOPT_WRITEFUNCTION: a piece of the body, kept up to max_body */
+
+size_t
 ngx_oc_http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     ngx_oc_http_t  *h = userdata;

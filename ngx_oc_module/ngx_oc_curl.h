@@ -57,7 +57,9 @@ ngx_oc_http_t *ngx_oc_http_create(ngx_pool_t *pool, ngx_log_t *log);
 ngx_int_t ngx_oc_http_start(ngx_oc_http_t *h);
 void ngx_oc_http_abort(ngx_oc_http_t *h);
 
-/* not static for fuzz/fuzz_api_headers.c */
+/* not static for fuzz/fuzz_api_body.c and fuzz/fuzz_api_headers.c */
+size_t ngx_oc_http_write(char *ptr, size_t size, size_t nmemb,
+    void *userdata);
 size_t ngx_oc_http_header(char *ptr, size_t size, size_t nmemb,
     void *userdata);
 
