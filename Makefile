@@ -197,8 +197,9 @@ $(FUZZ_OUT)/replay/fuzz_%: fuzz/fuzz_%.c fuzz/ngx_oc_fuzz_replay.c $(FUZZ_DEPS)
 
 fuzz-regress: fuzz-replay
 	@for t in $(FUZZ_TARGETS); do \
-	    out=$$($(FUZZ_OUT)/replay/fuzz_$$t fuzz/corpus/$$t) || exit 1; \
-	    echo "fuzz_$$t: $$out"; \
+	    out=$$($(FUZZ_OUT)/replay/fuzz_$$t fuzz/corpus/$$t) \
+	        || { echo "fuzz_$$t failed on $$(tail -1 <<< "$$out")"; exit 1; }; \
+	    echo "fuzz_$$t: $$(tail -1 <<< "$$out")"; \
 	done
 
 clean:

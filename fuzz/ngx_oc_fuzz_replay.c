@@ -186,9 +186,10 @@ replay_file(const char *path)
 
     fclose(f);
 
-    if (getenv("OC_FUZZ_VERBOSE") != NULL) {
-        fprintf(stderr, "replay: %s\n", path);
-    }
+    /* a sanitizer may end the process without a word on the input */
+
+    printf("%s\n", path);
+    fflush(stdout);
 
     replaying = path;
 

@@ -42,7 +42,9 @@ for my $t (@targets) {
     my $out = qx{'$bin' '$corpus/$t' 2>&1};
     my $rc = $?;
 
-    is($rc, 0, "fuzz_$t: $n inputs") or diag($out);
+    # the replay names each input before it, so the last one failed
+    is($rc, 0, "fuzz_$t: $n inputs")
+        or diag(join "\n", grep { defined } (split /\n/, $out)[-15 .. -1]);
     like($out, qr/^$n inputs replayed$/m, "fuzz_$t: each input once")
         if $rc == 0;
 }
