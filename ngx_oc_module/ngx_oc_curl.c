@@ -343,6 +343,13 @@ ngx_oc_http_write(char *ptr, size_t size, size_t nmemb, void *userdata)
     size_t   n, need, alloc;
 
     n = size * nmemb;
+
+    /* an empty body may come as one call with no data */
+
+    if (n == 0) {
+        return 0;
+    }
+
     need = h->response.len + n;
 
     if (need > h->max_body) {
