@@ -46,6 +46,7 @@ PROVE_FLAGS ?=
 # fuzzing: libFuzzer targets built with clang; "make test" replays their
 # corpora with the targets built by plain cc
 FUZZ_TARGETS := api_list api_instance api_error api_headers api_body \
+                api_oauth_url \
                 conf_value conf_zone
 FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
