@@ -55,7 +55,7 @@ FUZZ_OUT := $(BUILD)/fuzz
 FUZZ_INCS := $(addprefix -I$(BUILD)/nginx/src/, core event event/modules \
                  os/unix http http/modules http/v2) \
              -I$(BUILD)/nginx/objs -Ingx_oc_module -Ifuzz
-FUZZ_LINK := fuzz/ngx_oc_fuzz_stubs.c fuzz/ngx_oc_fuzz_nginx.c \
+FUZZ_LINK := fuzz/ngx_oc_fuzz_stubs.c fuzz/ngx_oc_fuzz_core.c \
              ngx_oc_module/ngx_oc_api.c ngx_oc_module/ngx_oc_conf.c \
              ngx_oc_module/ngx_oc_secret.c ngx_oc_module/ngx_oc_curl.c
 FUZZ_DEPS := $(FUZZ_LINK) $(wildcard fuzz/*.h ngx_oc_module/*.h) \

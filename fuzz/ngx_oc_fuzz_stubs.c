@@ -7,8 +7,8 @@
 /*
  * Stand-ins for the parts of nginx the module's parsers need and nginx-dev
  * does not ship as code: pools, logs, the configuration context.  The
- * nginx functions whose exact behaviour matters (formatting, escaping,
- * number parsing) are the real ones, in ngx_oc_fuzz_nginx.c.  Functions
+ * nginx functions whose behaviour matters (formatting, escaping, number
+ * parsing) have their own stand-ins in ngx_oc_fuzz_core.c.  Functions
  * that only the event loop or the configuration parser call abort: a fuzz
  * target reaching one is a bug in the target.
  */
