@@ -38,5 +38,8 @@ ngx_uint_t ngx_oc_conf_is_http_url(ngx_str_t *url);
 
 ngx_str_t *ngx_oc_auth_name(ngx_uint_t auth);
 
+/* ngx_oc_oauth.c */
+const char *ngx_oc_oauth_directive(ngx_http_core_loc_conf_t *clcf);
+
 
 #endif /* _NGX_OC_CONF_H_INCLUDED_ */

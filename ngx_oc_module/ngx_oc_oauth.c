@@ -35,10 +35,14 @@ static ngx_int_t ngx_oc_oauth_exchange(ngx_http_request_t *r,
 static ngx_int_t ngx_oc_oauth_page(ngx_http_request_t *r, ngx_uint_t status,
     char *title, ngx_str_t *text);
 static u_char *ngx_oc_oauth_arg(u_char *p, char *name, ngx_str_t *value);
-static ngx_str_t *ngx_oc_oauth_config(ngx_oc_instance_t *oi, char *key);
 static char *ngx_oc_oauth_conf(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf, ngx_http_handler_pt handler);
 
+
+static ngx_str_t  ngx_oc_oauth_key = ngx_string("oauth.api.key");
+static ngx_str_t  ngx_oc_oauth_secret = ngx_string("oauth.api.secret");
+static ngx_str_t  ngx_oc_oauth_callback_url =
+    ngx_string("oauth.callback.url");
 
 static ngx_str_t  ngx_oc_oauth_no_url =
     ngx_string("Open Connectors did not give a consent URL; "
@@ -83,9 +87,9 @@ ngx_oc_oauth_start_handler(ngx_http_request_t *r)
     ngx_hex_dump(state, rnd, sizeof(rnd));
     ngx_oc_shm_state_add(omcf, oi, state);
 
-    key = ngx_oc_oauth_config(oi, "oauth.api.key");
-    secret = ngx_oc_oauth_config(oi, "oauth.api.secret");
-    callback = ngx_oc_oauth_config(oi, "oauth.callback.url");
+    key = ngx_oc_config_value(oi, &ngx_oc_oauth_key);
+    secret = ngx_oc_config_value(oi, &ngx_oc_oauth_secret);
+    callback = ngx_oc_config_value(oi, &ngx_oc_oauth_callback_url);
 
     if (key == NULL || secret == NULL || callback == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -521,25 +525,13 @@ ngx_oc_oauth_arg(u_char *p, char *name, ngx_str_t *value)
 }
 
 
-static ngx_str_t *
-ngx_oc_oauth_config(ngx_oc_instance_t *oi, char *key)
+/* the directive that made a location an OAuth2 one, for messages */
+
+const char *
+ngx_oc_oauth_directive(ngx_http_core_loc_conf_t *clcf)
 {
-    size_t               len;
-    ngx_uint_t           i;
-    ngx_oc_config_kv_t  *kv;
-
-    len = ngx_strlen(key);
-    kv = oi->config.elts;
-
-    for (i = 0; i < oi->config.nelts; i++) {
-        if (kv[i].key.len == len
-            && ngx_strncmp(kv[i].key.data, key, len) == 0)
-        {
-            return &kv[i].value;
-        }
-    }
-
-    return NULL;
+    return clcf->handler == ngx_oc_oauth_start_handler
+           ? "oc_oauth_start" : "oc_oauth_callback";
 }
 
 

@@ -20,6 +20,8 @@ static ngx_int_t ngx_oc_conf_read_file(ngx_conf_t *cf, ngx_str_t *what,
     ngx_str_t *value);
 static ngx_int_t ngx_oc_conf_getenv(ngx_conf_t *cf, ngx_str_t *what,
     ngx_str_t *value);
+static ngx_int_t ngx_oc_conf_literal_file(ngx_conf_t *cf, ngx_str_t *what,
+    ngx_str_t *value);
 
 
 /*
@@ -50,6 +52,10 @@ ngx_oc_conf_secret(ngx_conf_t *cf, ngx_str_t *what, ngx_str_t *value)
         if (value->len == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "%V: empty value", what);
+            return NGX_ERROR;
+        }
+
+        if (ngx_oc_conf_literal_file(cf, what, value) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -154,6 +160,50 @@ ngx_oc_conf_zone(ngx_conf_t *cf, ngx_str_t *value, ngx_str_t *name,
                            "zone \"%V\" is too small", name);
         return NGX_ERROR;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * a literal that names an existing file was most likely meant as
+ * "file:PATH": as it is, the path itself is sent as the secret
+ */
+
+static ngx_int_t
+ngx_oc_conf_literal_file(ngx_conf_t *cf, ngx_str_t *what, ngx_str_t *value)
+{
+    ngx_str_t        name;
+    ngx_file_info_t  fi;
+
+    if (value->len > NGX_MAX_PATH) {
+        return NGX_OK;
+    }
+
+    /* a copy: ngx_file_info() needs a null-terminated name */
+
+    name.len = value->len;
+    name.data = ngx_pnalloc(cf->temp_pool, value->len + 1);
+    if (name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    *ngx_cpymem(name.data, value->data, value->len) = '\0';
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_file_info(name.data, &fi) == NGX_FILE_ERROR
+        || !ngx_is_file(&fi))
+    {
+        return NGX_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                       "%V: the value is the name of the file \"%s\" and "
+                       "is sent as it is, did you mean \"file:%V\"?",
+                       what, name.data, value);
 
     return NGX_OK;
 }

@@ -647,4 +647,173 @@ good('no replay store with oc_events_replay_window 0',
      http => $EV, location => '            oc_events pd;');
 
 
+# ---- mistakes nginx -t warns about or refuses (issue 14) ---------------------
+
+# a warning: nginx -t passes, the [warn] line names the fix and file:line
+sub warns {
+    my ($name, $re, %part) = @_;
+
+    my ($rc, $out) = test_conf(%part);
+
+    is($rc, 0, "$name: nginx -t passes") or diag($out);
+
+    my ($warn) = grep { /^nginx: \[warn\]/ && $_ =~ $re } split /\n/, $out;
+    $warn //= '';
+
+    like($warn, $re, "$name: warning") or diag($out);
+    like($warn, qr{ in \Q$dir\E/nginx\.conf:\d+$}, "$name: names file:line");
+
+    my $conf = join '', map { $_ // '' } values %part;
+    if ($conf =~ /# HERE/ && $warn =~ /:(\d+)$/) {
+        my @lines = split /\n/, $t->read_file('nginx.conf');
+        like($lines[$1 - 1] // '', qr/# HERE/, "$name: at the right line");
+    }
+
+    return $out;
+}
+
+sub quiet {
+    my ($name, %part) = @_;
+    my $out = good($name, %part);
+    unlike($out, qr/\[warn\]/, "$name: no warning");
+}
+
+my $API = "    oc_api_url              %%OC_API_URL%%;\n";
+my $ORG_LINE = "    oc_organization_secret  %%OC_ORG_SECRET%%;\n";
+
+# a secret or config value that names an existing file
+
+warns('secret literal naming a file, relative',
+    qr/oc_user_secret: the value is the name of the file "\Q$dir\E\/oc\/user\.secret" and is sent as it is, did you mean "file:oc\/user\.secret"\?/,
+    globals => $API . "    oc_user_secret oc/user.secret;  # HERE\n" . $ORG_LINE,
+    http => $PD);
+
+warns('secret literal naming a file, absolute',
+    qr/oc_organization_secret: the value is the name of the file "\Q$dir\E\/oc\/org\.secret" and is sent as it is, did you mean "file:\Q$dir\E\/oc\/org\.secret"\?/,
+    globals => $API . "    oc_user_secret %%OC_USER_SECRET%%;\n"
+               . "    oc_organization_secret %%TESTDIR%%/oc/org.secret;  # HERE\n",
+    http => $PD);
+
+warns('config value naming a file',
+    qr/config "pipedrive\.password": the value is the name of the file "\Q$dir\E\/oc\/pd\.email" and is sent as it is, did you mean "file:oc\/pd\.email"\?/,
+    http => pd("        config pipedrive.email e;\n"
+               . "        config pipedrive.password oc/pd.email;  # HERE\n"));
+
+quiet('secret literal naming a directory', http => $PD,
+      globals => $API . "    oc_user_secret oc;\n" . $ORG_LINE);
+
+chmod 0600, "$dir/oc/user.secret";
+quiet('secrets as file: and plain values', http => $PD,
+      globals => $API . "    oc_user_secret file:oc/user.secret;\n"
+                 . $ORG_LINE);
+
+# oc_pass where nothing is proxied
+
+warns('oc_pass without proxy_pass',
+    qr/oc_pass "pd" in location "\/" without proxy_pass: the token is for a proxied request, this location serves files or "return", add "proxy_pass URL;" to that location/,
+    http => $PD, location => "            oc_pass pd;  # HERE");
+
+quiet('oc_pass with proxy_pass to loopback', http => $PD,
+      location => "            oc_pass pd;\n"
+                  . "            proxy_pass http://127.0.0.1:%%PORT_8081%%/;");
+
+quiet('oc_pass inherited by a location without proxy_pass', http => $PD,
+      server => "        oc_pass pd;\n"
+                . "        location /p {\n"
+                . "            proxy_pass http://127.0.0.1:%%PORT_8081%%/;\n"
+                . "        }");
+
+quiet('oc_pass with oc_status in the same location', http => $PD,
+      location => "            oc_pass pd;\n            oc_status;");
+
+# the secrets over plain http to another host
+
+warns('oc_pass to a plain http address that is not loopback',
+    qr/oc_pass "pd" in location "\/" proxies over plain http to "192\.0\.2\.1", which is not loopback: the Open Connectors secrets and the instance token cross the network unencrypted, use "proxy_pass https:\/\/\.\.\." in/,
+    http => $PD, location => "            oc_pass pd;  # HERE\n"
+                             . "            proxy_pass http://192.0.2.1/;");
+
+warns('oc_pass inherited from the server, plain http upstream block',
+    qr/oc_pass "pd" in location "\/" proxies over plain http to "remote", which is not loopback/,
+    http => $PD . "    upstream remote {\n        server 127.0.0.1:1;\n"
+                . "        server 192.0.2.1:80;\n    }\n",
+    server => "        oc_pass pd;  # HERE",
+    location => "            proxy_pass http://remote;");
+
+quiet('oc_pass to an upstream block on loopback',
+      http => $PD . "    upstream near {\n        server 127.0.0.1:1;\n"
+                  . "        server localhost:2;\n    }\n",
+      location => "            oc_pass pd;\n            proxy_pass http://near;");
+
+quiet('oc_pass over https', http => $PD,
+      location => "            oc_pass pd;\n"
+                  . "            proxy_pass https://192.0.2.1/;");
+
+quiet('plain http without oc_pass', http => $PD,
+      location => "            proxy_pass http://192.0.2.1/;");
+
+# oc_api_url without the API path
+
+warns('oc_api_url without /elements/api-v2',
+    qr/"oc_api_url" "http:\/\/127\.0\.0\.1:9" does not end in "\/elements\/api-v2", Open Connectors answers 404 to every call under another path, write it as "https:\/\/HOST\/elements\/api-v2"/,
+    globals => "    oc_api_url http://127.0.0.1:9/;  # HERE\n"
+               . "    oc_user_secret %%OC_USER_SECRET%%;\n" . $ORG_LINE,
+    http => $PD);
+
+quiet('oc_api_url with /elements/api-v2/', http => $PD,
+      globals => "    oc_api_url %%OC_API_URL%%/;\n"
+                 . "    oc_user_secret %%OC_USER_SECRET%%;\n" . $ORG_LINE);
+
+# a typo in a configuration key Open Connectors would ignore
+
+warns('config key one letter off',
+    qr/config "pipedrive\.api\.tokn" is not a key Open Connectors knows and is ignored by it, did you mean "pipedrive\.api\.token"\?/,
+    http => pd("        config pipedrive.email e;\n"
+               . "        config pipedrive.password p;\n"
+               . "        config pipedrive.api.tokn t;  # HERE\n"));
+
+warns('config key with two letters swapped',
+    qr/config "filter\.response\.nluls" is not a key Open Connectors knows and is ignored by it, did you mean "filter\.response\.nulls"\?/,
+    http => pd("        config pipedrive.email e;\n"
+               . "        config pipedrive.password p;\n"
+               . "        config filter.response.nluls true;  # HERE\n"));
+
+warns('event key in the wrong case',
+    qr/config "Event\.Notification\.Enabled" is not a key Open Connectors knows and is ignored by it, did you mean "event\.notification\.enabled"\?/,
+    http => pd("        config pipedrive.email e;\n"
+               . "        config pipedrive.password p;\n"
+               . "        config Event.Notification.Enabled false;  # HERE\n"));
+
+quiet('config keys known or far from any known', http =>
+      pd("        config pipedrive.email e;\n"
+         . "        config pipedrive.password p;\n"
+         . "        config base.url https://api.pipedrive.com/v1;\n"
+         . "        config event.poller.refresh_interval 5;\n"
+         . "        config my.custom.setting x;\n"
+         . "        config a.b c;\n"));
+
+# oc_pass reaching a location whose requests it would refuse
+
+my $OA = "    oc_instance pd {\n        element pipedrive;\n"
+         . "        auth oauth2;\n        config oauth.api.key k;\n"
+         . "        config oauth.api.secret s;\n"
+         . "        config oauth.callback.url https://app.example/cb;\n    }\n";
+
+bad('oc_pass inherited by an oc_oauth_callback location',
+    qr/oc_pass "pd" applies to the oc_oauth_callback location "\/" and would refuse its requests until consent is given, so consent is impossible, add "oc_pass off;" to that location/,
+    http => $OA, server => "        oc_pass pd;  # HERE",
+    location => "            oc_oauth_callback pd;");
+
+bad('oc_pass in an oc_oauth_start location',
+    qr/oc_pass "pd" applies to the oc_oauth_start location "\/"/,
+    http => $OA,
+    location => "            oc_oauth_start pd;\n            oc_pass pd;  # HERE");
+
+good('oc_pass off in the OAuth locations', http => $OA,
+     server => "        oc_pass pd;\n"
+               . "        location /start {\n            oc_pass off;\n"
+               . "            oc_oauth_start pd;\n        }",
+     location => "            oc_pass off;\n            oc_oauth_callback pd;");
+
+
 done_testing;
