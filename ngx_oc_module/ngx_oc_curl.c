@@ -6,6 +6,7 @@
 
 #include "ngx_oc_module.h"
 #include "ngx_oc_curl.h"
+#include "ngx_oc_version.h"
 
 
 static int ngx_oc_curl_socket(CURL *easy, curl_socket_t s, int what,
@@ -218,7 +219,7 @@ ngx_oc_http_start(ngx_oc_http_t *h)
     ngx_oc_setopt(CURLOPT_PROTOCOLS_STR, "http,https");
     ngx_oc_setopt(CURLOPT_TIMEOUT_MS, (long) h->timeout);
     ngx_oc_setopt(CURLOPT_CONNECTTIMEOUT_MS, (long) h->timeout);
-    ngx_oc_setopt(CURLOPT_USERAGENT, "ngx_oc_module");
+    ngx_oc_setopt(CURLOPT_USERAGENT, NGX_OC_VER " libcurl/" LIBCURL_VERSION);
     ngx_oc_setopt(CURLOPT_WRITEFUNCTION, ngx_oc_http_write);
     ngx_oc_setopt(CURLOPT_WRITEDATA, h);
     ngx_oc_setopt(CURLOPT_HEADERFUNCTION, ngx_oc_http_header);

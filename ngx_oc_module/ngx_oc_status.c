@@ -7,6 +7,7 @@
 #include "ngx_oc_module.h"
 #include "ngx_oc_conf.h"
 #include "ngx_oc_status.h"
+#include "ngx_oc_version.h"
 
 
 static ngx_int_t ngx_oc_status_handler(ngx_http_request_t *r);
@@ -353,8 +354,11 @@ ngx_oc_status_json(ngx_oc_writer_t *w, ngx_oc_status_t *st)
 {
     ngx_uint_t  i;
 
-    ngx_oc_writer_printf(w, "{\"nginx_version\":\"" NGINX_VERSION "\","
+    ngx_oc_writer_printf(w, "{\"version\":\"" NGX_OC_VERSION "\","
+                         "\"nginx_version\":\"" NGINX_VERSION "\","
+                         "\"libcurl_version\":\"%s\","
                          "\"time\":%uL.%03uL,\"zone\":",
+                         curl_version_info(CURLVERSION_NOW)->version,
                          st->now / 1000, st->now % 1000);
 
     if (st->zone == NULL) {

@@ -19,6 +19,13 @@ my $PASSWORD = 'pd-pass-4c81d2e7';
 my $t = OCTest->new;
 my $sim = $t->sim;
 
+# the one version string, as the module's header defines it
+my ($VERSION) = do {
+    open my $fh, '<', 'ngx_oc_module/ngx_oc_version.h' or die "$!";
+    local $/;
+    <$fh> =~ /^#define NGX_OC_VERSION\s+"([^"]+)"/m;
+};
+
 # the first creation fails with Open Connectors' message and requestId
 $sim->fault(endpoint => 'POST /instances', count => 1, status => 400,
             body => '{"requestId":"req-4711","message":"Missing required '
@@ -108,6 +115,8 @@ my $now = time;
 
 ok(abs($st->{time} - $now) < 5, 'time: now');
 like($st->{nginx_version}, qr/^\d+\.\d+\.\d+$/, 'nginx_version');
+is($st->{version}, $VERSION, 'version: the one of ngx_oc_version.h');
+like($st->{libcurl_version}, qr/^\d+\.\d+\.\d+/, 'libcurl_version');
 is($st->{zone}{name}, 'oc', 'zone: name');
 is($st->{zone}{size}, 256 * 1024, 'zone: size');
 cmp_ok($st->{zone}{pages}{total}, '>', 8, 'zone: pages');
@@ -194,6 +203,13 @@ for my $i (values %{ $st->{instances} }) {
     }
 }
 is($sum{create}, $sim->count('POST /instances'), 'create calls');
+
+my %ua = map { my %h = map { lc $_->[0] => $_->[1] } @{ $_->{headers} };
+               ($h{'user-agent'} // '') => 1 }
+         grep { $_->{endpoint} =~ m{^\S+ /instances} } @{ $sim->calls };
+is_deeply([ keys %ua ], [ "ngx_oc_module/$VERSION libcurl/"
+                          . $st->{libcurl_version} ],
+          'User-Agent of every call: module and libcurl versions');
 is($sum{get}, $sim->count('GET /instances/{id}'), 'get calls');
 is($sum{update}, $sim->count('PATCH /instances/{id}')
                  + $sim->count('PUT /instances/{id}'), 'update calls');
@@ -246,38 +262,61 @@ my $prom = http_body($r);
 my %m = prom_check($prom);
 $st = status();
 
-is(prom_value(\%m, 'ngx_oc_requests_injected_total', instance => 'pd'),
+is(prom_value(\%m, 'ngx_oc_requests_injected_total', oc_instance => 'pd'),
    $st->{instances}{pd}{requests}{injected}, 'prometheus: injected');
-is(prom_value(\%m, 'ngx_oc_requests_refused_total', instance => 'gone',
+is(prom_value(\%m, 'ngx_oc_requests_refused_total', oc_instance => 'gone',
               reason => 'failed'), 3, 'prometheus: refused');
-is(prom_value(\%m, 'ngx_oc_api_calls_total', instance => 'pd',
+is(prom_value(\%m, 'ngx_oc_api_calls_total', oc_instance => 'pd',
               kind => 'create', outcome => 'client_error'), 1,
    'prometheus: calls');
-is(prom_value(\%m, 'ngx_oc_token_purges_total', instance => 'pd'), 1,
+is(prom_value(\%m, 'ngx_oc_token_purges_total', oc_instance => 'pd'), 1,
    'prometheus: purges');
-is(prom_value(\%m, 'ngx_oc_resolutions_total', instance => 'pd',
+is(prom_value(\%m, 'ngx_oc_resolutions_total', oc_instance => 'pd',
               outcome => 'created'), 1, 'prometheus: resolutions');
-is(prom_value(\%m, 'ngx_oc_instance_state', instance => 'pd',
+is(prom_value(\%m, 'ngx_oc_instance_state', oc_instance => 'pd',
               state => 'ready'), 1, 'prometheus: state ready');
-is(prom_value(\%m, 'ngx_oc_instance_state', instance => 'pd',
+is(prom_value(\%m, 'ngx_oc_instance_state', oc_instance => 'pd',
               state => 'failed'), 0, 'prometheus: not failed');
-is(prom_value(\%m, 'ngx_oc_instance_id', instance => 'pd'), $inst->{id},
+is(prom_value(\%m, 'ngx_oc_instance_id', oc_instance => 'pd'), $inst->{id},
    'prometheus: instance id');
-is(prom_value(\%m, 'ngx_oc_instance_id', instance => 'gone'), undef,
+is(prom_value(\%m, 'ngx_oc_instance_id', oc_instance => 'gone'), undef,
    'prometheus: no id, no sample');
-is(prom_value(\%m, 'ngx_oc_instance_info', instance => 'pd',
-              element => 'pipedrive', name => 'acme-crm',
+is(prom_value(\%m, 'ngx_oc_instance_info', oc_instance => 'pd',
+              oc_element => 'pipedrive', name => 'acme-crm',
               auth => 'emailPassword'), 1, 'prometheus: info');
 is(prom_value(\%m, 'ngx_oc_zone_pages', zone => 'oc', state => 'free'),
    $st->{zone}{pages}{free}, 'prometheus: zone pages');
 is(prom_value(\%m, 'ngx_oc_zone_size_bytes', zone => 'oc'), 262144,
    'prometheus: zone size');
 ok(defined prom_value(\%m, 'ngx_oc_next_retry_timestamp_seconds',
-                      instance => 'gone'), 'prometheus: next retry');
+                      oc_instance => 'gone'), 'prometheus: next retry');
 ok(defined prom_value(\%m, 'ngx_oc_last_error_timestamp_seconds',
-                      instance => 'gone'), 'prometheus: last error');
-ok(defined prom_value(\%m, 'ngx_oc_token_age_seconds', instance => 'pd'),
+                      oc_instance => 'gone'), 'prometheus: last error');
+ok(defined prom_value(\%m, 'ngx_oc_token_age_seconds', oc_instance => 'pd'),
    'prometheus: token age');
+
+unlike($prom, qr/[{,]instance=/,
+       'prometheus: no "instance" label, Prometheus keeps it for the target');
+is(prom_value(\%m, 'ngx_oc_build_info', version => $VERSION,
+              nginx => $st->{nginx_version},
+              libcurl => $st->{libcurl_version}), 1,
+   'prometheus: build info, the version of the status JSON');
+is_deeply([ $prom =~ /^# TYPE (\S+) /mg ],
+          [ qw(ngx_oc_build_info ngx_oc_instance_info ngx_oc_instance_state
+               ngx_oc_instance_resolving ngx_oc_instance_id
+               ngx_oc_instance_generation ngx_oc_token_age_seconds
+               ngx_oc_instance_failures
+               ngx_oc_next_retry_timestamp_seconds
+               ngx_oc_last_error_timestamp_seconds
+               ngx_oc_requests_injected_total ngx_oc_requests_refused_total
+               ngx_oc_api_calls_total ngx_oc_resolutions_total
+               ngx_oc_token_purges_total ngx_oc_zone_size_bytes
+               ngx_oc_zone_pages) ],
+          'prometheus: every family, in order');
+is(scalar(() = $prom =~ /^ngx_oc_api_calls_total\{oc_instance="pd",/mg),
+   6 * 4, 'prometheus: calls, every kind and outcome of an instance');
+is(scalar(() = $prom =~ /^ngx_oc_instance_state\{oc_instance="gone",/mg),
+   6, 'prometheus: state, one sample per state');
 
 # ---- neither a token nor a secret --------------------------------------------
 
@@ -444,8 +483,9 @@ sub prom_check {
             }
             push @bad, "bad labels: $line"
                 unless (pos($labels) // 0) == length $labels;
-            push @bad, "no instance or zone label: $line"
-                unless exists $l{instance} || exists $l{zone};
+            push @bad, "no oc_instance or zone label: $line"
+                unless exists $l{oc_instance} || exists $l{zone}
+                       || $name eq 'ngx_oc_build_info';
             push @{ $samples{$name} }, [\%l, $value];
 
         } else {
