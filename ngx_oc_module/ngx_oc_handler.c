@@ -40,6 +40,7 @@ static void ngx_oc_cleanup(void *data);
 static ngx_int_t ngx_oc_refuse(ngx_http_request_t *r,
     ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi, ngx_uint_t timedout)
     ngx_oc_cold;
+static ngx_uint_t ngx_oc_error_page(ngx_http_request_t *r, ngx_int_t status);
 static ngx_int_t ngx_oc_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_replay(ngx_http_request_t *r,
     ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi) ngx_oc_cold;
@@ -371,6 +372,12 @@ ngx_oc_refuse(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
 
     h->value.len = ngx_sprintf(h->value.data, "%T", retry) - h->value.data;
 
+    /* nginx serves the operator's error_page, with the Retry-After above */
+
+    if (ngx_oc_error_page(r, NGX_HTTP_SERVICE_UNAVAILABLE)) {
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
     /* for the operator: where to give consent */
 
     ngx_str_null(&authorize);
@@ -429,6 +436,33 @@ ngx_oc_refuse(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
     ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
 
     return NGX_DONE;
+}
+
+
+/* whether nginx's special response handler would use an error_page */
+
+static ngx_uint_t
+ngx_oc_error_page(ngx_http_request_t *r, ngx_int_t status)
+{
+    ngx_uint_t                 i;
+    ngx_http_err_page_t       *err_page;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (r->error_page || clcf->error_pages == NULL || r->uri_changes == 0) {
+        return 0;
+    }
+
+    err_page = clcf->error_pages->elts;
+
+    for (i = 0; i < clcf->error_pages->nelts; i++) {
+        if (err_page[i].status == status) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
