@@ -262,4 +262,54 @@ for my $line (split /\n/, $ts) {
 
 cmp_ok($n, '>', 50, 'troubleshooting.md: log lines found');
 
+
+# ---- one version: the header, CHANGELOG.md and debian/changelog agree -------
+
+{
+    my ($define) = slurp('ngx_oc_module/ngx_oc_version.h')
+                   =~ /^#define NGX_OC_VERSION\s+"([^"]+)"/m;
+    my @changes = slurp('CHANGELOG.md') =~ /^## (\d+\.\d+\.\d+) /mg;
+    my @debian = slurp('debian/changelog')
+                 =~ /^libnginx-mod-http-oc \((\d+\.\d+\.\d+)-\d+\)/mg;
+
+    like($define // '', qr/^\d+\.\d+\.\d+$/, 'NGX_OC_VERSION is x.y.z');
+    is($changes[0], $define, 'CHANGELOG.md: the newest entry is NGX_OC_VERSION');
+    is($debian[0], $define, 'debian/changelog: the newest entry is NGX_OC_VERSION');
+    is_deeply(\@debian, \@changes,
+              'debian/changelog and CHANGELOG.md list the same versions');
+}
+
+
+# ---- the README's minimal configuration verifies what it proxies to ---------
+
+{
+    my ($conf) = slurp('README.md')
+                 =~ /^## A minimal nginx\.conf\s*```nginx\n(.*?)```/ms;
+    $conf //= '';
+
+    like($conf, qr/^\s*proxy_pass\s+https:/m, 'README: proxies over https');
+    like($conf, qr/^\s*proxy_ssl_verify\s+on;/m,
+         'README: proxy_ssl_verify on');
+    like($conf, qr/^\s*proxy_ssl_trusted_certificate\s+\S+;/m,
+         'README: proxy_ssl_trusted_certificate');
+    like($conf, qr/^\s*proxy_ssl_server_name\s+on;/m,
+         'README: proxy_ssl_server_name on');
+}
+
+
+# ---- docs/limitations.md: one page, linked from the README ----------------
+
+{
+    my $lim = slurp('docs/limitations.md');
+    my $words = () = $lim =~ /\S+/g;
+
+    cmp_ok($words, '<', 1000, 'docs/limitations.md fits on one page');
+    like(slurp('README.md'), qr/\(docs\/limitations\.md\)/,
+         'README links to docs/limitations.md');
+
+    for my $link ($lim =~ /\]\(([^)#]+\.md)(?:#[^)]*)?\)/g) {
+        ok(-f "docs/$link", "docs/limitations.md: $link exists");
+    }
+}
+
 done_testing;
