@@ -15,6 +15,14 @@
 #include "ngx_oc_module.h"
 
 
+/* the oc_pass directives of one configuration, for ngx_oc_conf_pass.c */
+
+typedef struct {
+    ngx_array_t                 passes;
+    ngx_int_t                   proxy_index;
+} ngx_oc_pass_checks_t;
+
+
 char *ngx_oc_instance(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_oc_instance_t *ngx_oc_instance_add(ngx_conf_t *cf,
     ngx_oc_main_conf_t *omcf, ngx_str_t *block);
@@ -37,6 +45,14 @@ ngx_int_t ngx_oc_conf_check_quotes(ngx_conf_t *cf, ngx_str_t *what,
 ngx_uint_t ngx_oc_conf_is_http_url(ngx_str_t *url);
 
 ngx_str_t *ngx_oc_auth_name(ngx_uint_t auth);
+
+/* ngx_oc_conf_pass.c */
+ngx_int_t ngx_oc_pass_checks_init(ngx_conf_t *cf, ngx_oc_pass_checks_t *pc);
+ngx_int_t ngx_oc_pass_record(ngx_conf_t *cf, ngx_oc_pass_checks_t *pc,
+    ngx_oc_loc_conf_t *olcf);
+ngx_int_t ngx_oc_pass_check(ngx_conf_t *cf, ngx_oc_pass_checks_t *pc,
+    ngx_oc_loc_conf_t *conf, ngx_oc_loc_conf_t *prev, ngx_uint_t written);
+ngx_uint_t ngx_oc_loopback_host(u_char *host, u_char *last);
 
 /* ngx_oc_oauth.c */
 const char *ngx_oc_oauth_directive(ngx_http_core_loc_conf_t *clcf);

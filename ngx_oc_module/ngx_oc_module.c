@@ -24,18 +24,8 @@ typedef struct {
     u_char                     *zone_file;
     ngx_uint_t                  zone_line;
 
-    ngx_array_t                 passes;     /* of ngx_oc_pass_ref_t */
-    ngx_int_t                   proxy_index;
+    ngx_oc_pass_checks_t        checks;
 } ngx_oc_main_conf_ext_t;
-
-
-/* where the oc_pass a location conf has, written or inherited, was */
-
-typedef struct {
-    ngx_oc_loc_conf_t          *olcf;
-    u_char                     *file;
-    ngx_uint_t                  line;
-} ngx_oc_pass_ref_t;
 
 
 static ngx_int_t ngx_oc_preconfiguration(ngx_conf_t *cf);
@@ -49,17 +39,6 @@ static char *ngx_oc_api_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_oc_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_oc_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_oc_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-static ngx_oc_pass_ref_t *ngx_oc_pass_ref(ngx_oc_main_conf_ext_t *ext,
-    ngx_oc_loc_conf_t *olcf);
-static ngx_int_t ngx_oc_pass_check(ngx_conf_t *cf,
-    ngx_oc_main_conf_ext_t *ext, ngx_oc_loc_conf_t *conf,
-    ngx_oc_loc_conf_t *prev, ngx_uint_t written);
-static void ngx_oc_pass_check_proxy(ngx_conf_t *cf,
-    ngx_oc_main_conf_ext_t *ext, ngx_oc_loc_conf_t *conf,
-    ngx_oc_pass_ref_t *ref);
-static ngx_uint_t ngx_oc_upstream_loopback(ngx_http_upstream_srv_conf_t *uscf);
-static ngx_uint_t ngx_oc_loopback_addr(struct sockaddr *sa);
-static ngx_uint_t ngx_oc_loopback_host(u_char *host, u_char *last);
 static char *ngx_oc_instance_ref(ngx_conf_t *cf, ngx_oc_instance_t **slot);
 static char *ngx_oc_ssl_verify(ngx_conf_t *cf, void *post, void *data);
 static char *ngx_oc_ssl_trusted_certificate(ngx_conf_t *cf,
@@ -291,11 +270,8 @@ ngx_oc_create_main_conf(ngx_conf_t *cf)
      */
 
     omcf = &ext->conf;
-    ext->proxy_index = NGX_CONF_UNSET;
 
-    if (ngx_array_init(&ext->passes, cf->pool, 4, sizeof(ngx_oc_pass_ref_t))
-        != NGX_OK)
-    {
+    if (ngx_oc_pass_checks_init(cf, &ext->checks) != NGX_OK) {
         return NULL;
     }
 
@@ -424,166 +400,11 @@ ngx_oc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ext = ngx_http_conf_get_module_main_conf(cf, ngx_oc_module);
 
-    if (ngx_oc_pass_check(cf, ext, conf, prev, written) != NGX_OK) {
+    if (ngx_oc_pass_check(cf, &ext->checks, conf, prev, written) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
-}
-
-
-/*
- * mistakes nginx -t would otherwise let through: checked once a location
- * is merged, when its content handler and the proxy module's conf are
- * final; "written" is an oc_pass in the location itself
- */
-
-static ngx_int_t
-ngx_oc_pass_check(ngx_conf_t *cf, ngx_oc_main_conf_ext_t *ext,
-    ngx_oc_loc_conf_t *conf, ngx_oc_loc_conf_t *prev, ngx_uint_t written)
-{
-    const char                *oauth;
-    ngx_oc_pass_ref_t         *ref, *from;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    ref = ngx_oc_pass_ref(ext, conf);
-
-    if (ref == NULL) {
-        from = written ? NULL : ngx_oc_pass_ref(ext, prev);
-
-        if (from == NULL) {
-            return NGX_OK;
-        }
-
-        /* inherited: nested locations find where it came from */
-
-        ref = ngx_array_push(&ext->passes);
-        if (ref == NULL) {
-            return NGX_ERROR;
-        }
-
-        ref->olcf = conf;
-        ref->file = from->file;
-        ref->line = from->line;
-    }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    /* the server's own conf, "if" and "limit_except" are not locations */
-
-    if (clcf->name.len == 0 || clcf->noname) {
-        return NGX_OK;
-    }
-
-    if (conf->oauth != NULL) {
-        oauth = ngx_oc_oauth_directive(clcf);
-
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "oc_pass \"%V\" applies to the %s location \"%V\" "
-                      "and would refuse its requests until consent is "
-                      "given, so consent is impossible, add \"oc_pass off;\" "
-                      "to that location in %s:%ui", &conf->instance->block,
-                      oauth, &clcf->name, ref->file, ref->line);
-        return NGX_ERROR;
-    }
-
-    if (written && clcf->handler == NULL) {
-        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
-                      "oc_pass \"%V\" in location \"%V\" without "
-                      "proxy_pass: the token is for a proxied request, "
-                      "this location serves files or \"return\", add "
-                      "\"proxy_pass URL;\" to that location in %s:%ui",
-                      &conf->instance->block, &clcf->name,
-                      ref->file, ref->line);
-        return NGX_OK;
-    }
-
-    ngx_oc_pass_check_proxy(cf, ext, conf, ref);
-
-    return NGX_OK;
-}
-
-
-/*
- * the Authorization header oc_pass sets holds both platform secrets: warn
- * when the location proxies it over plain http to a host not on loopback
- */
-
-static void
-ngx_oc_pass_check_proxy(ngx_conf_t *cf, ngx_oc_main_conf_ext_t *ext,
-    ngx_oc_loc_conf_t *conf, ngx_oc_pass_ref_t *ref)
-{
-    ngx_uint_t                     i;
-    ngx_module_t                 **modules;
-    ngx_http_upstream_conf_t      *ucf;
-    ngx_http_core_loc_conf_t      *clcf;
-    ngx_http_upstream_srv_conf_t  *uscf;
-
-    if (ext->proxy_index == NGX_CONF_UNSET) {
-        ext->proxy_index = -1;
-        modules = cf->cycle->modules;
-
-        for (i = 0; modules[i]; i++) {
-            if (modules[i]->type == NGX_HTTP_MODULE
-                && ngx_strcmp(modules[i]->name, "ngx_http_proxy_module") == 0)
-            {
-                ext->proxy_index = modules[i]->ctx_index;
-                break;
-            }
-        }
-    }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (ext->proxy_index == -1 || clcf->handler == NULL) {
-        return;
-    }
-
-    /*
-     * the proxy module's loc conf is private, but it begins with its
-     * ngx_http_upstream_conf_t in every nginx version; "ssl" is set once
-     * merged for an https:// proxy_pass, "upstream" is NULL when the URL
-     * has variables and cannot be judged now
-     */
-
-    ucf = clcf->loc_conf[ext->proxy_index];
-    uscf = ucf->upstream;
-
-#if (NGX_HTTP_SSL || NGX_COMPAT)
-    if (ucf->ssl != NULL) {
-        return;
-    }
-#endif
-
-    if (uscf == NULL || ngx_oc_upstream_loopback(uscf)) {
-        return;
-    }
-
-    ngx_log_error(NGX_LOG_WARN, cf->log, 0,
-                  "oc_pass \"%V\" in location \"%V\" proxies over plain "
-                  "http to \"%V\", which is not loopback: the Open "
-                  "Connectors secrets and the instance token cross the "
-                  "network unencrypted, use \"proxy_pass https://...\" in "
-                  "%s:%ui", &conf->instance->block, &clcf->name, &uscf->host,
-                  ref->file, ref->line);
-}
-
-
-static ngx_oc_pass_ref_t *
-ngx_oc_pass_ref(ngx_oc_main_conf_ext_t *ext, ngx_oc_loc_conf_t *olcf)
-{
-    ngx_uint_t          i;
-    ngx_oc_pass_ref_t  *ref;
-
-    ref = ext->passes.elts;
-
-    for (i = 0; i < ext->passes.nelts; i++) {
-        if (ref[i].olcf == olcf) {
-            return &ref[i];
-        }
-    }
-
-    return NULL;
 }
 
 
@@ -762,7 +583,6 @@ ngx_oc_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_oc_loc_conf_t *olcf = conf;
 
     char                    *rv;
-    ngx_oc_pass_ref_t       *ref;
     ngx_oc_main_conf_ext_t  *ext;
 
     rv = ngx_oc_instance_ref(cf, &olcf->instance);
@@ -775,14 +595,9 @@ ngx_oc_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ext = ngx_http_conf_get_module_main_conf(cf, ngx_oc_module);
 
-    ref = ngx_array_push(&ext->passes);
-    if (ref == NULL) {
+    if (ngx_oc_pass_record(cf, &ext->checks, olcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
-
-    ref->olcf = olcf;
-    ref->file = cf->conf_file->file.name.data;
-    ref->line = cf->conf_file->line;
 
     return NGX_CONF_OK;
 }
@@ -1006,104 +821,4 @@ ngx_oc_loopback_url(ngx_str_t *url)
 {
     return ngx_oc_loopback_host(url->data + sizeof("http://") - 1,
                                 url->data + url->len);
-}
-
-
-/* localhost, 127.x.x.x or [::1], then the end, a port or a path */
-
-static ngx_uint_t
-ngx_oc_loopback_host(u_char *host, u_char *last)
-{
-    u_char  *p;
-    size_t   len;
-
-    if (last - host >= 5 && ngx_strncmp(host, "[::1]", 5) == 0) {
-        p = host + 5;
-        return p == last || *p == ':' || *p == '/';
-    }
-
-    for (p = host; p < last && *p != ':' && *p != '/'; p++) {
-        /* void */
-    }
-
-    len = p - host;
-
-    if (len == sizeof("localhost") - 1
-        && ngx_strncasecmp(host, (u_char *) "localhost", len) == 0)
-    {
-        return 1;
-    }
-
-    return len > 4 && ngx_strncmp(host, "127.", 4) == 0
-           && ngx_inet_addr(host, len) != INADDR_NONE;
-}
-
-
-/* every address of every server of the upstream is on this host */
-
-static ngx_uint_t
-ngx_oc_upstream_loopback(ngx_http_upstream_srv_conf_t *uscf)
-{
-    ngx_uint_t                   i, j;
-    ngx_http_upstream_server_t  *us;
-
-    /* a host name with several addresses is resolved later */
-
-    if (uscf->servers == NULL || uscf->servers->nelts == 0) {
-        return ngx_oc_loopback_host(uscf->host.data,
-                                    uscf->host.data + uscf->host.len);
-    }
-
-    us = uscf->servers->elts;
-
-    for (i = 0; i < uscf->servers->nelts; i++) {
-
-        if (us[i].naddrs == 0
-            && !ngx_oc_loopback_host(us[i].name.data,
-                                     us[i].name.data + us[i].name.len))
-        {
-            return 0;
-        }
-
-        for (j = 0; j < us[i].naddrs; j++) {
-            if (!ngx_oc_loopback_addr(us[i].addrs[j].sockaddr)) {
-                return 0;
-            }
-        }
-    }
-
-    return 1;
-}
-
-
-static ngx_uint_t
-ngx_oc_loopback_addr(struct sockaddr *sa)
-{
-    struct sockaddr_in   *sin;
-#if (NGX_HAVE_INET6)
-    struct sockaddr_in6  *sin6;
-#endif
-
-    switch (sa->sa_family) {
-
-#if (NGX_HAVE_INET6)
-    case AF_INET6:
-        sin6 = (struct sockaddr_in6 *) sa;
-        return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr)
-               || (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)
-                   && sin6->sin6_addr.s6_addr[12] == 127);
-#endif
-
-#if (NGX_HAVE_UNIX_DOMAIN)
-    case AF_UNIX:
-        return 1;
-#endif
-
-    case AF_INET:
-        sin = (struct sockaddr_in *) sa;
-        return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
-
-    default:
-        return 0;
-    }
 }

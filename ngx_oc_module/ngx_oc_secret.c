@@ -18,6 +18,10 @@
 
 static ngx_int_t ngx_oc_conf_read_file(ngx_conf_t *cf, ngx_str_t *what,
     ngx_str_t *value);
+static ngx_int_t ngx_oc_conf_file_size(ngx_conf_t *cf, ngx_str_t *what,
+    ngx_fd_t fd, ngx_str_t *name, size_t *size);
+static ngx_int_t ngx_oc_conf_file_read(ngx_conf_t *cf, ngx_str_t *what,
+    ngx_fd_t fd, ngx_str_t *name, size_t size, ngx_str_t *value);
 static ngx_int_t ngx_oc_conf_getenv(ngx_conf_t *cf, ngx_str_t *what,
     ngx_str_t *value);
 static ngx_int_t ngx_oc_conf_literal_file(ngx_conf_t *cf, ngx_str_t *what,
@@ -212,15 +216,10 @@ ngx_oc_conf_literal_file(ngx_conf_t *cf, ngx_str_t *what, ngx_str_t *value)
 static ngx_int_t
 ngx_oc_conf_read_file(ngx_conf_t *cf, ngx_str_t *what, ngx_str_t *value)
 {
-    u_char           *buf;
-    size_t            size;
-    ssize_t           n;
-    ngx_fd_t          fd;
-    ngx_int_t         rc;
-    ngx_str_t         name;
-    ngx_uint_t        mode;
-    ngx_file_t        file;
-    ngx_file_info_t   fi;
+    size_t      size;
+    ngx_fd_t    fd;
+    ngx_int_t   rc;
+    ngx_str_t   name;
 
     name.data = value->data + sizeof("file:") - 1;
     name.len = value->len - (sizeof("file:") - 1);
@@ -245,21 +244,43 @@ ngx_oc_conf_read_file(ngx_conf_t *cf, ngx_str_t *what, ngx_str_t *value)
         return NGX_ERROR;
     }
 
-    rc = NGX_ERROR;
+    rc = ngx_oc_conf_file_size(cf, what, fd, &name, &size);
+
+    if (rc == NGX_OK) {
+        rc = ngx_oc_conf_file_read(cf, what, fd, &name, size, value);
+    }
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", name.data);
+    }
+
+    return rc;
+}
+
+
+/* a regular file of a sane size, readable by its owner only */
+
+static ngx_int_t
+ngx_oc_conf_file_size(ngx_conf_t *cf, ngx_str_t *what, ngx_fd_t fd,
+    ngx_str_t *name, size_t *size)
+{
+    ngx_uint_t       mode;
+    ngx_file_info_t  fi;
 
     if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                            "%V: cannot read secret file, "
                            ngx_fd_info_n " \"%s\" failed",
-                           what, name.data);
-        goto done;
+                           what, name->data);
+        return NGX_ERROR;
     }
 
     if (!ngx_is_file(&fi)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "%V: secret file \"%s\" is not a regular file",
-                           what, name.data);
-        goto done;
+                           what, name->data);
+        return NGX_ERROR;
     }
 
     mode = ngx_file_access(&fi);
@@ -269,7 +290,7 @@ ngx_oc_conf_read_file(ngx_conf_t *cf, ngx_str_t *what, ngx_str_t *value)
                            "%V: secret file \"%s\" is accessible by group "
                            "or others (mode 0%d%d%d), make it readable by "
                            "its owner only, such as with \"chmod 600\"",
-                           what, name.data, (int) (mode >> 6) & 7,
+                           what, name->data, (int) (mode >> 6) & 7,
                            (int) (mode >> 3) & 7, (int) mode & 7);
     }
 
@@ -277,20 +298,34 @@ ngx_oc_conf_read_file(ngx_conf_t *cf, ngx_str_t *what, ngx_str_t *value)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "%V: secret file \"%s\" is too large, "
                            "the limit is %d bytes",
-                           what, name.data, NGX_OC_SECRET_FILE_MAX);
-        goto done;
+                           what, name->data, NGX_OC_SECRET_FILE_MAX);
+        return NGX_ERROR;
     }
 
-    size = (size_t) ngx_file_size(&fi);
+    *size = (size_t) ngx_file_size(&fi);
+
+    return NGX_OK;
+}
+
+
+/* the whole file, trailing line breaks removed, into "value" */
+
+static ngx_int_t
+ngx_oc_conf_file_read(ngx_conf_t *cf, ngx_str_t *what, ngx_fd_t fd,
+    ngx_str_t *name, size_t size, ngx_str_t *value)
+{
+    u_char      *buf;
+    ssize_t      n;
+    ngx_file_t   file;
 
     buf = ngx_pnalloc(cf->pool, size + 1);
     if (buf == NULL) {
-        goto done;
+        return NGX_ERROR;
     }
 
     ngx_memzero(&file, sizeof(ngx_file_t));
     file.fd = fd;
-    file.name = name;
+    file.name = *name;
     file.log = cf->log;
 
     n = ngx_read_file(&file, buf, size, 0);
@@ -298,15 +333,15 @@ ngx_oc_conf_read_file(ngx_conf_t *cf, ngx_str_t *what, ngx_str_t *value)
     if (n == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "%V: cannot read secret file \"%s\"",
-                           what, name.data);
-        goto done;
+                           what, name->data);
+        return NGX_ERROR;
     }
 
     if ((size_t) n != size) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "%V: secret file \"%s\" returned only %z bytes "
-                           "instead of %uz", what, name.data, n, size);
-        goto done;
+                           "instead of %uz", what, name->data, n, size);
+        return NGX_ERROR;
     }
 
     while (size && (buf[size - 1] == LF || buf[size - 1] == CR)) {
@@ -316,8 +351,8 @@ ngx_oc_conf_read_file(ngx_conf_t *cf, ngx_str_t *what, ngx_str_t *value)
     if (size == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "%V: secret file \"%s\" is empty",
-                           what, name.data);
-        goto done;
+                           what, name->data);
+        return NGX_ERROR;
     }
 
     buf[size] = '\0';
@@ -325,16 +360,7 @@ ngx_oc_conf_read_file(ngx_conf_t *cf, ngx_str_t *what, ngx_str_t *value)
     value->data = buf;
     value->len = size;
 
-    rc = NGX_OK;
-
-done:
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
-                      ngx_close_file_n " \"%s\" failed", name.data);
-    }
-
-    return rc;
+    return NGX_OK;
 }
 
 

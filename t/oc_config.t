@@ -740,6 +740,26 @@ warns('oc_pass inherited from the server, plain http upstream block',
     server => "        oc_pass pd;  # HERE",
     location => "            proxy_pass http://remote;");
 
+{
+    # many locations inherit it: each warning still names the server's line
+    my $locs = join '', map {
+        "        location /l$_/ {\n"
+        . "            proxy_pass http://127.0.0.1:%%PORT_8081%%/;\n"
+        . "        }\n"
+    } 1 .. 8;
+
+    my $out = warns('oc_pass inherited by a nested location, plain http',
+        qr/oc_pass "pd" in location "\/n\/in\/" proxies over plain http to "192\.0\.2\.1", which is not loopback/,
+        http => $PD,
+        server => "        oc_pass pd;  # HERE\n" . $locs
+                  . "        location /n/ {\n"
+                  . "            proxy_pass http://127.0.0.1:%%PORT_8081%%/;\n"
+                  . "            location /n/in/ {\n"
+                  . "                proxy_pass http://192.0.2.1/;\n"
+                  . "            }\n        }");
+    is(scalar(() = $out =~ /\[warn\]/g), 1, 'nested location: one warning');
+}
+
 quiet('oc_pass to an upstream block on loopback',
       http => $PD . "    upstream near {\n        server 127.0.0.1:1;\n"
                   . "        server localhost:2;\n    }\n",
