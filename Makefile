@@ -57,7 +57,8 @@ FUZZ_INCS := $(addprefix -I$(BUILD)/nginx/src/, core event event/modules \
              -I$(BUILD)/nginx/objs -Ingx_oc_module -Ifuzz
 FUZZ_LINK := fuzz/ngx_oc_fuzz_stubs.c fuzz/ngx_oc_fuzz_core.c \
              ngx_oc_module/ngx_oc_api.c ngx_oc_module/ngx_oc_conf.c \
-             ngx_oc_module/ngx_oc_secret.c ngx_oc_module/ngx_oc_curl.c
+             ngx_oc_module/ngx_oc_secret.c ngx_oc_module/ngx_oc_curl.c \
+             ngx_oc_module/ngx_oc_conf_value.c
 FUZZ_DEPS := $(FUZZ_LINK) $(wildcard fuzz/*.h ngx_oc_module/*.h) \
              $(BUILD)/nginx/objs/Makefile
 FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -W -Wall -Wpointer-arith \

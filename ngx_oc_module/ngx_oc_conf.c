@@ -12,10 +12,6 @@
 #include "ngx_oc_conf.h"
 
 
-/* longer configuration keys are not compared for typos */
-#define NGX_OC_KEY_MAX  64
-
-
 typedef struct {
     ngx_str_t                   key;
     ngx_str_t                  *values;     /* NULL: an http(s) URL */
@@ -42,8 +38,6 @@ static ngx_int_t ngx_oc_instance_events(ngx_conf_t *cf,
     ngx_oc_instance_t *oi);
 static ngx_int_t ngx_oc_check_property(ngx_conf_t *cf, ngx_str_t *key,
     ngx_str_t *value, ngx_str_t *source);
-static void ngx_oc_check_key(ngx_conf_t *cf, ngx_str_t *key);
-static ngx_uint_t ngx_oc_distance(ngx_str_t *a, ngx_str_t *b);
 static u_char *ngx_oc_join(u_char *p, u_char *last, ngx_str_t *names,
     ngx_uint_t n, char *quote, char *sep, char *last_sep);
 static ngx_int_t ngx_oc_str_cmp(ngx_str_t *a, ngx_str_t *b);
@@ -167,35 +161,6 @@ static ngx_oc_required_t  ngx_oc_required[] = {
       ngx_oc_pipedrive_access_token },
     { ngx_string("pipedrive"), NGX_OC_AUTH_OAUTH2, ngx_oc_oauth2 },
     { ngx_null_string, 0, NULL }
-};
-
-
-/*
- * configuration keys the reference sheet names: an unknown key close to
- * one of them is most likely a typo, which Open Connectors ignores
- */
-
-static ngx_str_t  ngx_oc_known_keys[] = {
-    ngx_string("pipedrive.email"),
-    ngx_string("pipedrive.password"),
-    ngx_string("pipedrive.api.token"),
-    ngx_string("oauth.api.key"),
-    ngx_string("oauth.api.secret"),
-    ngx_string("oauth.callback.url"),
-    ngx_string("event.notification.enabled"),
-    ngx_string("event.notification.callback.url"),
-    ngx_string("event.notification.signature.key"),
-    ngx_string("event.notification.type"),
-    ngx_string("event.notification.instance.finder"),
-    ngx_string("event.vendor.type"),
-    ngx_string("event.poller.refresh_interval"),
-    ngx_string("event.poller.configuration"),
-    ngx_string("event.poller.urls"),
-    ngx_string("filter.response.nulls"),
-    ngx_string("pagination.max"),
-    ngx_string("pagination.offset"),
-    ngx_string("base.url"),
-    ngx_null_string
 };
 
 
@@ -512,7 +477,7 @@ ngx_oc_instance_config(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    ngx_oc_check_key(cf, &value[1]);
+    ngx_oc_conf_check_key(cf, &value[1]);
 
     kv = ngx_array_push(&oi->config);
     if (kv == NULL) {
@@ -553,95 +518,6 @@ ngx_oc_conf_config_value(ngx_conf_t *cf, ngx_str_t *key, ngx_str_t *value)
     }
 
     return ngx_oc_check_property(cf, key, value, &source);
-}
-
-
-static void
-ngx_oc_check_key(ngx_conf_t *cf, ngx_str_t *key)
-{
-    ngx_str_t   *known, *best;
-    ngx_uint_t   d, min;
-
-    best = NULL;
-    min = 3;
-
-    for (known = ngx_oc_known_keys; known->len; known++) {
-
-        if (ngx_oc_str_cmp(key, known) == 0) {
-            return;
-        }
-
-        /* 0: the same key in another case, which Open Connectors ignores */
-
-        d = ngx_oc_distance(key, known);
-
-        if (d < min) {
-            min = d;
-            best = known;
-        }
-    }
-
-    /* a short key is close to too many others to guess */
-
-    if (best != NULL && key->len > 2 * min + 2) {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "config \"%V\" is not a key Open Connectors "
-                           "knows and is ignored by it, did you mean "
-                           "\"%V\"?", key, best);
-    }
-}
-
-
-/*
- * edit distance (insertions, deletions, substitutions and swaps of two
- * neighbours), case-insensitive; NGX_OC_KEY_MAX or more when too long
- */
-
-static ngx_uint_t
-ngx_oc_distance(ngx_str_t *a, ngx_str_t *b)
-{
-    ngx_uint_t  i, j, cost, d, row[3][NGX_OC_KEY_MAX + 1];
-    ngx_uint_t  *prev2, *prev, *cur, *t;
-
-    if (a->len >= NGX_OC_KEY_MAX || b->len >= NGX_OC_KEY_MAX) {
-        return NGX_OC_KEY_MAX;
-    }
-
-    prev2 = row[0];
-    prev = row[1];
-    cur = row[2];
-
-    for (j = 0; j <= b->len; j++) {
-        prev[j] = j;
-    }
-
-    for (i = 1; i <= a->len; i++) {
-        cur[0] = i;
-
-        for (j = 1; j <= b->len; j++) {
-            cost = (ngx_tolower(a->data[i - 1])
-                    != ngx_tolower(b->data[j - 1]));
-
-            d = ngx_min(prev[j] + 1, cur[j - 1] + 1);
-            d = ngx_min(d, prev[j - 1] + cost);
-
-            if (i > 1 && j > 1
-                && ngx_tolower(a->data[i - 1]) == ngx_tolower(b->data[j - 2])
-                && ngx_tolower(a->data[i - 2]) == ngx_tolower(b->data[j - 1]))
-            {
-                d = ngx_min(d, prev2[j - 2] + 1);
-            }
-
-            cur[j] = d;
-        }
-
-        t = prev2;
-        prev2 = prev;
-        prev = cur;
-        cur = t;
-    }
-
-    return prev[b->len];
 }
 
 

@@ -36,6 +36,9 @@ ngx_int_t ngx_oc_conf_secret(ngx_conf_t *cf, ngx_str_t *what,
     ngx_str_t *value);
 ngx_int_t ngx_oc_conf_platform_secret(ngx_conf_t *cf, ngx_str_t *what,
     ngx_str_t *value);
+
+/* ngx_oc_conf_value.c */
+void ngx_oc_conf_check_key(ngx_conf_t *cf, ngx_str_t *key);
 ngx_int_t ngx_oc_conf_api_url(ngx_conf_t *cf, ngx_str_t *what,
     ngx_str_t *url);
 ngx_int_t ngx_oc_conf_zone(ngx_conf_t *cf, ngx_str_t *value, ngx_str_t *name,
