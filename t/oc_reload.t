@@ -25,14 +25,16 @@ my ($inst) = @{ $sim->instances };
 sleep 0.2;
 $sim->reset;
 
-# requests flow from a child during the reload
+# requests flow from a child during the reload, from before it starts to
+# after the old workers are gone (the parent says when, with SIGUSR1)
 pipe(my $rd, my $wr) or die "pipe: $!";
 my $pid = fork // die "fork: $!";
 if ($pid == 0) {
     close $rd;
-    my ($ok, $bad) = (0, 0);
-    my $end = time + 2.5;
-    while (time < $end) {
+    my ($ok, $bad, $done) = (0, 0, 0);
+    local $SIG{USR1} = sub { $done = 1 };
+    my $end = time + 10;
+    until ($done || time > $end) {
         http_get('/crm/contacts') =~ /^HTTP\/1\.1 200 / ? $ok++ : $bad++;
     }
     print {$wr} "$ok $bad\n";
@@ -41,8 +43,13 @@ if ($pid == 0) {
 }
 close $wr;
 
-sleep 0.5;
+sleep 0.3;
+my @old = $t->worker_pids;
 $t->reload;
+my $gone = time + 5;
+sleep 0.02 while grep({ kill 0, $_ } @old) && time < $gone;
+sleep 0.2;
+kill 'USR1', $pid;
 
 my ($ok, $bad) = split ' ', scalar <$rd>;
 waitpid($pid, 0);
