@@ -7,8 +7,11 @@
 # back-off bound across an outage.
 #
 # Recovery waits out the module's back-off (at least 0.75 s after a
-# failure): each case leaves its nginx running and the recovery checks run
-# at the end, when the back-offs have passed, instead of one after another.
+# failure), and a simulator takes a second or more to start on a loaded
+# machine.  So the cases share four simulators, each reset to nothing
+# between its cases, and each case leaves its nginx running: its recovery
+# is checked when its simulator comes round again, by when the back-off
+# has passed, rather than waited for before the next case.
 
 use strict;
 use warnings;
@@ -51,8 +54,11 @@ my @cases = (
     (map { ['GET /instances/{id}', $_] } qw(500 close malformed)),
 );
 
-# recovery checks run at the end: [what, check, the test object]
-my @pending;
+require OCSim;
+
+# the simulators, and the recovery check each still owes: [what, check, t]
+my @slots = map { { sim => OCSim->start, pending => undef } } 1 .. 4;
+my $turn = 0;
 
 # polls $cond every 50 ms for up to $secs seconds
 sub wait_for {
@@ -66,10 +72,29 @@ sub wait_for {
     return $ok;
 }
 
+# the recovery check a simulator owes, then its case's nginx stops
+sub settle {
+    my ($slot) = @_;
+    my $p = delete $slot->{pending} or return;
+    my ($what, $check, $t) = @$p;
+    ok(wait_for(10, $check), $what);
+    $t->{sims} = [];    # the simulator goes on to the next case
+    $t->stop;
+}
+
+# a test object on the next simulator, reset to an empty account
+sub next_case {
+    my $slot = $slots[$turn++ % @slots];
+    settle($slot);
+    $slot->{sim}->reset_all;
+    my $t = OCTest->new;
+    $t->{sims} = [ $slot->{sim} ];
+    return ($t, $slot->{sim}, $slot);
+}
+
 # back-off: 500 requests during a 2.5-second outage
 {
-    my $t = OCTest->new;
-    my $sim = $t->sim;
+    my ($t, $sim, $slot) = next_case();
     my $port = 8099;
     $sim->fault(endpoint => 'GET /instances', count => 1000, status => 500);
     $t->write_conf(oc_conf(port => $port, workers => 2,
@@ -101,7 +126,7 @@ sub wait_for {
     cmp_ok($calls, '>=', 2, 'outage: it kept trying');
 
     $sim->clear_faults;
-    push @pending, ['outage', sub {
+    $slot->{pending} = ['outage: recovered', sub {
         http_get('/crm/contacts', port => $port) =~ / 200 /
     }, $t];
 }
@@ -114,8 +139,7 @@ for my $case (@cases) {
     my $what = "$endpoint $name";
     my $port = 8100 + $n++;
 
-    my $t = OCTest->new;
-    my $sim = $t->sim;
+    my ($t, $sim, $slot) = next_case();
     $t->write_conf(oc_conf(port => $port,
                            http => $HTTP . ($name eq 'toobig'
                                             ? "\n    oc_api_max_body 1k;"
@@ -167,7 +191,7 @@ for my $case (@cases) {
     ok($t->grep_log(qr/\[error\].*oc_instance "pd": /), "$what: logged");
 
     $sim->clear_faults;
-    push @pending, ["$what: recovered once the fault is gone", sub {
+    $slot->{pending} = ["$what: recovered once the fault is gone", sub {
         http_get('/crm/contacts', port => $port) =~ / 200 /
     }, $t];
 }
@@ -176,8 +200,7 @@ for my $case (@cases) {
 for my $f ([close => close => 1], [500 => status => 500]) {
     my ($name, %fault) = @$f;
     my $port = 8100 + $n++;
-    my $t = OCTest->new;
-    my $sim = $t->sim;
+    my ($t, $sim, $slot) = next_case();
     my $inst = $sim->seed_instance(name => 'acme-crm', auth => 'emailPassword',
                                    config => { 'pipedrive.email' => 'a@b',
                                                'pipedrive.password' => 'x' });
@@ -192,16 +215,12 @@ for my $f ([close => close => 1], [500 => status => 500]) {
        "PATCH $name: logged as a warning, requests are not refused");
 
     $sim->clear_faults;
-    push @pending, ["PATCH $name: applied after the back-off", sub {
+    $slot->{pending} = ["PATCH $name: applied after the back-off", sub {
         grep { /^ngx-oc-digest:/ } @{ $sim->instances->[0]{tags} // [] }
     }, $t];
 }
 
-# the back-offs have run while the other cases ran
-for my $p (@pending) {
-    my ($what, $check, $t) = @$p;
-    ok(wait_for(10, $check), $what);
-    $t->stop;
-}
+settle($_) for @slots;
+$_->{sim}->stop for @slots;
 
 done_testing;
