@@ -89,8 +89,11 @@ is($sim->count('PATCH /instances/{id}'), 1, 'changed: still one update');
 
 # the digest of what was applied lives with the instance: a full restart
 # with the same declaration makes no write call
+# (one simulator for the whole file, emptied between the parts: a start
+# costs a second or more on a loaded machine)
+$t->{sims} = [];
 $t->stop;
-$sim = $t->sim;
+$sim->reset_all;
 $sim->seed_instance(name => 'acme-crm', auth => 'emailPassword',
                     config => $after->{configuration},
                     tags => $after->{tags});
@@ -106,6 +109,7 @@ like(http_get('/crm/contacts', port => 8081), qr/ 200 /, 'restart: ok');
 is($sim->count('PATCH /instances/{id}'), 0, 'restart: no update call');
 is($sim->count('POST /instances'), 0, 'restart: no create call');
 
+$t2->{sims} = [];
 $t2->stop;
 
 # reload after reload with a changed value: the old workers, which run on
@@ -113,7 +117,9 @@ $t2->stop;
 # back.  The master keeps them 100 ms; they would do it only if their
 # one-second tick fell into that time, so the reloads sweep its phase.
 my $t3 = OCTest->new;
-my $sim3 = $t3->sim;
+my $sim3 = $sim;
+$sim3->reset_all;
+$t3->{sims} = [$sim3];
 $t3->write_conf(oc_conf(port => 8082, workers => 2))->run;
 like(http_get('/crm/contacts', port => 8082), qr/ 200 /, 'churn: warm');
 
