@@ -69,7 +69,10 @@ fuzz_incs = $(addprefix -I$(1)/src/, core event event/modules os/unix http \
 FUZZ_LINK := fuzz/ngx_oc_fuzz.c fuzz/ngx_oc_fuzz_main.c \
              ngx_oc_module/ngx_oc_api.c ngx_oc_module/ngx_oc_conf.c \
              ngx_oc_module/ngx_oc_secret.c ngx_oc_module/ngx_oc_curl.c
-FUZZ_DEPS := $(FUZZ_LINK) $(wildcard fuzz/*.h ngx_oc_module/*.h)
+FUZZ_HDRS := $(wildcard fuzz/*.h ngx_oc_module/*.h)
+FUZZ_OBJS := $(FUZZ_LINK:%.c=$(FUZZ_OUT)/obj/%.o)
+FUZZ_REPLAY_OBJS := $(patsubst %.c,$(FUZZ_OUT)/replay/obj/%.o, \
+                        $(FUZZ_LINK) fuzz/ngx_oc_fuzz_replay.c)
 FUZZ_NGX_DEPS := $(BUILD)/nginx/objs/Makefile fuzz/nginx-lib \
                  $(FUZZ_CSRC)/src/core/ngx_string.c
 FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -W -Wall -Wpointer-arith \
@@ -198,31 +201,42 @@ test-asan: | deps-check deb-deps-check
 fuzz: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run $(FUZZ_OUT) $(FUZZ_TARGETS)
 
-fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_OUT)/fuzz_%)
+# the objects are named here so that make keeps them (not intermediate)
+fuzz-build: $(FUZZ_OBJS) $(FUZZ_TARGETS:%=$(FUZZ_OUT)/fuzz_%)
 
 $(FUZZ_OUT)/src/nginx/src/core/ngx_string.c: | deps-check deb-deps-check
 	fuzz/nginx-src $(FUZZ_OUT)/src
 
 $(FUZZ_NGX)/libnginx.a: $(FUZZ_NGX_DEPS) | deps-fuzz
-	fuzz/nginx-lib $(BUILD)/nginx $(FUZZ_CSRC) $(@D) $(FUZZ_CC) \
+	+fuzz/nginx-lib $(BUILD)/nginx $(FUZZ_CSRC) $(@D) $(FUZZ_CC) \
 	    "$(FUZZ_NGX_CFLAGS)"
 
-$(FUZZ_OUT)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_DEPS) $(FUZZ_NGX)/libnginx.a \
-                    | deps-fuzz
+# the harness and the module's files, compiled once for all the targets
+$(FUZZ_OUT)/obj/%.o: %.c $(FUZZ_HDRS) $(FUZZ_NGX)/libnginx.a | deps-fuzz
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -c $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SANITIZE) \
+	    $(call fuzz_incs,$(FUZZ_NGX)) -o $@ $<
+
+$(FUZZ_OUT)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJS) $(FUZZ_HDRS) \
+                    $(FUZZ_NGX)/libnginx.a | deps-fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SANITIZE) \
-	    $(call fuzz_incs,$(FUZZ_NGX)) -o $@ $< $(FUZZ_LINK) \
+	    $(call fuzz_incs,$(FUZZ_NGX)) -o $@ $< $(FUZZ_OBJS) \
 	    $(FUZZ_NGX)/libnginx.a $$(cat $(FUZZ_NGX)/libs) $(FUZZ_LIBS)
 
-fuzz-replay: $(FUZZ_TARGETS:%=$(FUZZ_OUT)/replay/fuzz_%)
+fuzz-replay: $(FUZZ_REPLAY_OBJS) $(FUZZ_TARGETS:%=$(FUZZ_OUT)/replay/fuzz_%)
 
 $(FUZZ_REPLAY_NGX)/libnginx.a: $(FUZZ_NGX_DEPS)
-	fuzz/nginx-lib $(BUILD)/nginx $(FUZZ_CSRC) $(@D) $(CC)
+	+fuzz/nginx-lib $(BUILD)/nginx $(FUZZ_CSRC) $(@D) $(CC)
 
-$(FUZZ_OUT)/replay/fuzz_%: fuzz/fuzz_%.c fuzz/ngx_oc_fuzz_replay.c \
-                           $(FUZZ_DEPS) $(FUZZ_REPLAY_NGX)/libnginx.a
+$(FUZZ_OUT)/replay/obj/%.o: %.c $(FUZZ_HDRS) $(FUZZ_REPLAY_NGX)/libnginx.a
+	@mkdir -p $(@D)
+	$(CC) -c $(FUZZ_CFLAGS) $(FUZZ_SANITIZE) \
+	    $(call fuzz_incs,$(FUZZ_REPLAY_NGX)) -o $@ $<
+
+$(FUZZ_OUT)/replay/fuzz_%: fuzz/fuzz_%.c $(FUZZ_REPLAY_OBJS) $(FUZZ_HDRS) \
+                           $(FUZZ_REPLAY_NGX)/libnginx.a
 	$(CC) $(FUZZ_CFLAGS) $(FUZZ_SANITIZE) \
-	    $(call fuzz_incs,$(FUZZ_REPLAY_NGX)) -o $@ $< \
-	    fuzz/ngx_oc_fuzz_replay.c $(FUZZ_LINK) \
+	    $(call fuzz_incs,$(FUZZ_REPLAY_NGX)) -o $@ $< $(FUZZ_REPLAY_OBJS) \
 	    $(FUZZ_REPLAY_NGX)/libnginx.a $$(cat $(FUZZ_REPLAY_NGX)/libs) \
 	    $(FUZZ_LIBS)
 
