@@ -44,7 +44,13 @@ DEB_LD_OPT := -Wl,-z,relro -Wl,-z,now -fPIC
 PROVE_FLAGS ?=
 
 # fuzzing: libFuzzer targets built with clang; "make test" replays their
-# corpora with the targets built by plain cc
+# corpora with the targets built by plain cc.  Both link nginx's own core,
+# event and os/unix objects, compiled by nginx's objs/Makefile from the
+# tree configured in build/nginx into a directory of each build's own
+# (fuzz/nginx-lib): with the sanitizers for libFuzzer, as nginx compiles
+# them for the replay.  Debian's nginx-dev has no C files: they come from
+# NGINX_SRC's tree, else NGINX_C_SRC (a tree of the same nginx version),
+# else the Debian source package, fetched by fuzz/nginx-src.
 FUZZ_TARGETS := api_list api_instance api_error api_headers api_body \
                 api_oauth_url \
                 conf_value conf_zone
@@ -52,17 +58,32 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC ?= clang
 FUZZ_DEBS := clang libclang-rt-14-dev llvm
 FUZZ_OUT := $(BUILD)/fuzz
-FUZZ_INCS := $(addprefix -I$(BUILD)/nginx/src/, core event event/modules \
-                 os/unix http http/modules http/v2) \
-             -I$(BUILD)/nginx/objs -Ingx_oc_module -Ifuzz
-FUZZ_LINK := fuzz/ngx_oc_fuzz_stubs.c fuzz/ngx_oc_fuzz_core.c \
+NGINX_C_SRC ?=
+FUZZ_CSRC := $(if $(NGINX_SRC),$(BUILD)/nginx,$(or $(NGINX_C_SRC), \
+                 $(FUZZ_OUT)/src/nginx))
+FUZZ_NGX := $(FUZZ_OUT)/nginx
+FUZZ_REPLAY_NGX := $(FUZZ_OUT)/replay/nginx
+fuzz_incs = $(addprefix -I$(1)/src/, core event event/modules os/unix http \
+                http/modules http/v2) \
+            -I$(1)/objs -Ingx_oc_module -Ifuzz
+FUZZ_LINK := fuzz/ngx_oc_fuzz.c fuzz/ngx_oc_fuzz_main.c \
              ngx_oc_module/ngx_oc_api.c ngx_oc_module/ngx_oc_conf.c \
              ngx_oc_module/ngx_oc_secret.c ngx_oc_module/ngx_oc_curl.c \
              ngx_oc_module/ngx_oc_conf_value.c
-FUZZ_DEPS := $(FUZZ_LINK) $(wildcard fuzz/*.h ngx_oc_module/*.h) \
-             $(BUILD)/nginx/objs/Makefile
+FUZZ_HDRS := $(wildcard fuzz/*.h ngx_oc_module/*.h)
+FUZZ_OBJS := $(FUZZ_LINK:%.c=$(FUZZ_OUT)/obj/%.o)
+FUZZ_REPLAY_OBJS := $(patsubst %.c,$(FUZZ_OUT)/replay/obj/%.o, \
+                        $(FUZZ_LINK) fuzz/ngx_oc_fuzz_replay.c)
+FUZZ_NGX_DEPS := $(BUILD)/nginx/objs/Makefile fuzz/nginx-lib \
+                 $(FUZZ_CSRC)/src/core/ngx_string.c
 FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -W -Wall -Wpointer-arith \
                -Wno-unused-parameter -Werror
+FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all
+# nginx's objects get the sanitizers but no coverage counters: counters for
+# the whole core, most of which no target reaches, cost libFuzzer a scan of
+# them all after every input, which made every target several times slower
+FUZZ_NGX_CFLAGS := -pipe -g -O1 -fno-omit-frame-pointer -W -Wall \
+                   -Wpointer-arith -Wno-unused-parameter $(FUZZ_SANITIZE)
 FUZZ_LIBS := -lcjson -lcurl -lcrypto
 
 # the suite with nginx under valgrind memcheck, and with the module built
@@ -181,21 +202,44 @@ test-asan: | deps-check deb-deps-check
 fuzz: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run $(FUZZ_OUT) $(FUZZ_TARGETS)
 
-fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_OUT)/fuzz_%)
+# the objects are named here so that make keeps them (not intermediate)
+fuzz-build: $(FUZZ_OBJS) $(FUZZ_TARGETS:%=$(FUZZ_OUT)/fuzz_%)
 
-$(FUZZ_OUT)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_DEPS) | deps-fuzz
+$(FUZZ_OUT)/src/nginx/src/core/ngx_string.c: | deps-check deb-deps-check
+	fuzz/nginx-src $(FUZZ_OUT)/src
+
+$(FUZZ_NGX)/libnginx.a: $(FUZZ_NGX_DEPS) | deps-fuzz
+	+fuzz/nginx-lib $(BUILD)/nginx $(FUZZ_CSRC) $(@D) $(FUZZ_CC) \
+	    "$(FUZZ_NGX_CFLAGS)"
+
+# the harness and the module's files, compiled once for all the targets
+$(FUZZ_OUT)/obj/%.o: %.c $(FUZZ_HDRS) $(FUZZ_NGX)/libnginx.a | deps-fuzz
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all $(FUZZ_INCS) -o $@ $< $(FUZZ_LINK) \
+	$(FUZZ_CC) -c $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SANITIZE) \
+	    $(call fuzz_incs,$(FUZZ_NGX)) -o $@ $<
+
+$(FUZZ_OUT)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_OBJS) $(FUZZ_HDRS) \
+                    $(FUZZ_NGX)/libnginx.a | deps-fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SANITIZE) \
+	    $(call fuzz_incs,$(FUZZ_NGX)) -o $@ $< $(FUZZ_OBJS) \
+	    $(FUZZ_NGX)/libnginx.a $$(cat $(FUZZ_NGX)/libs) $(FUZZ_LIBS)
+
+fuzz-replay: $(FUZZ_REPLAY_OBJS) $(FUZZ_TARGETS:%=$(FUZZ_OUT)/replay/fuzz_%)
+
+$(FUZZ_REPLAY_NGX)/libnginx.a: $(FUZZ_NGX_DEPS)
+	+fuzz/nginx-lib $(BUILD)/nginx $(FUZZ_CSRC) $(@D) $(CC)
+
+$(FUZZ_OUT)/replay/obj/%.o: %.c $(FUZZ_HDRS) $(FUZZ_REPLAY_NGX)/libnginx.a
+	@mkdir -p $(@D)
+	$(CC) -c $(FUZZ_CFLAGS) $(FUZZ_SANITIZE) \
+	    $(call fuzz_incs,$(FUZZ_REPLAY_NGX)) -o $@ $<
+
+$(FUZZ_OUT)/replay/fuzz_%: fuzz/fuzz_%.c $(FUZZ_REPLAY_OBJS) $(FUZZ_HDRS) \
+                           $(FUZZ_REPLAY_NGX)/libnginx.a
+	$(CC) $(FUZZ_CFLAGS) $(FUZZ_SANITIZE) \
+	    $(call fuzz_incs,$(FUZZ_REPLAY_NGX)) -o $@ $< $(FUZZ_REPLAY_OBJS) \
+	    $(FUZZ_REPLAY_NGX)/libnginx.a $$(cat $(FUZZ_REPLAY_NGX)/libs) \
 	    $(FUZZ_LIBS)
-
-fuzz-replay: $(FUZZ_TARGETS:%=$(FUZZ_OUT)/replay/fuzz_%)
-
-$(FUZZ_OUT)/replay/fuzz_%: fuzz/fuzz_%.c fuzz/ngx_oc_fuzz_replay.c $(FUZZ_DEPS)
-	@mkdir -p $(@D)
-	$(CC) $(FUZZ_CFLAGS) -fsanitize=address,undefined \
-	    -fno-sanitize-recover=all $(FUZZ_INCS) -o $@ $< \
-	    fuzz/ngx_oc_fuzz_replay.c $(FUZZ_LINK) $(FUZZ_LIBS)
 
 fuzz-regress: fuzz-replay
 	@for t in $(FUZZ_TARGETS); do \

@@ -18,10 +18,10 @@
 
 
 /*
- * What the fuzz targets share: an nginx pool whose every allocation is
- * its own malloc() (so that AddressSanitizer sees the exact bounds of
- * each) and is freed after each input, a log that formats every message
- * and keeps this input's, and a stand-in ngx_conf_t.
+ * What the fuzz targets share (fuzz/ngx_oc_fuzz.c): a pool of nginx's in
+ * which every allocation is its own malloc() (so that AddressSanitizer
+ * sees the exact bounds of each), destroyed after each input, a log that
+ * formats every message and keeps this input's, and an ngx_conf_t.
  */
 
 #define ngx_oc_fuzz_assert(expr)                                             \

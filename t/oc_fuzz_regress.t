@@ -2,7 +2,10 @@
 
 # The fuzz corpora (fuzz/corpus/TARGET: seeds and every input a fuzz run
 # once failed on) replayed through the fuzz targets, built by plain cc with
-# AddressSanitizer and UndefinedBehaviorSanitizer: no libFuzzer, no nginx.
+# AddressSanitizer and UndefinedBehaviorSanitizer and no libFuzzer, linked
+# with nginx's own core objects as nginx's Makefile compiles them
+# (fuzz/nginx-lib).  The fuzz files define no nginx function of their own
+# but the three of main()'s file that only the process cycles call.
 
 use strict;
 use warnings;
@@ -25,8 +28,31 @@ ok(@targets >= 6, 'a corpus per fuzz target') or diag("found: @targets");
     local %ENV = %ENV;
     delete @ENV{qw(MAKEFLAGS MFLAGS MAKELEVEL)};
 
-    my $out = qx{make -s -C '$root' fuzz-replay 2>&1};
+    # both CPUs: the first time it builds nginx's objects too
+    my $out = qx{make -s -j2 -C '$root' fuzz-replay 2>&1};
     is($?, 0, 'replay targets build') or diag($out);
+}
+
+# nginx's functions come from nginx's objects, not from the fuzz files
+{
+    my %allowed = map { $_ => 1 }
+                  qw(ngx_set_environment ngx_exec_new_binary
+                     ngx_get_cpu_affinity);
+    my @own;
+    for my $f (glob "$root/fuzz/*.c") {
+        open(my $fh, '<', $f) or die "$f: $!";
+        while (<$fh>) {
+            push @own, "$1 in $f"
+                if /^(ngx_(?!oc_)\w+)\(/ && !$allowed{$1};
+        }
+    }
+    is_deeply(\@own, [], 'no nginx function defined by the fuzz files');
+
+    my $lib = "$root/build/fuzz/replay/nginx/libnginx.a";
+    my @defs = grep { / T ngx_(?:vslprintf|escape_uri|create_pool)$/ }
+               split /\n/, qx{nm -A '$lib' 2>/dev/null};
+    is(scalar @defs, 3, 'formatting, escaping and pools from nginx objects')
+        or diag(join "\n", @defs);
 }
 
 for my $t (@targets) {

@@ -25,14 +25,16 @@ my ($inst) = @{ $sim->instances };
 sleep 0.2;
 $sim->reset;
 
-# requests flow from a child during the reload
+# requests flow from a child during the reload, from before it starts to
+# after the old workers are gone (the parent says when, with SIGUSR1)
 pipe(my $rd, my $wr) or die "pipe: $!";
 my $pid = fork // die "fork: $!";
 if ($pid == 0) {
     close $rd;
-    my ($ok, $bad) = (0, 0);
-    my $end = time + 2.5;
-    while (time < $end) {
+    my ($ok, $bad, $done) = (0, 0, 0);
+    local $SIG{USR1} = sub { $done = 1 };
+    my $end = time + 10;
+    until ($done || time > $end) {
         http_get('/crm/contacts') =~ /^HTTP\/1\.1 200 / ? $ok++ : $bad++;
     }
     print {$wr} "$ok $bad\n";
@@ -41,8 +43,13 @@ if ($pid == 0) {
 }
 close $wr;
 
-sleep 0.5;
+sleep 0.3;
+my @old = $t->worker_pids;
 $t->reload;
+my $gone = time + 5;
+sleep 0.02 while grep({ kill 0, $_ } @old) && time < $gone;
+sleep 0.2;
+kill 'USR1', $pid;
 
 my ($ok, $bad) = split ' ', scalar <$rd>;
 waitpid($pid, 0);
@@ -82,8 +89,11 @@ is($sim->count('PATCH /instances/{id}'), 1, 'changed: still one update');
 
 # the digest of what was applied lives with the instance: a full restart
 # with the same declaration makes no write call
+# (one simulator for the whole file, emptied between the parts: a start
+# costs a second or more on a loaded machine)
+$t->{sims} = [];
 $t->stop;
-$sim = $t->sim;
+$sim->reset_all;
 $sim->seed_instance(name => 'acme-crm', auth => 'emailPassword',
                     config => $after->{configuration},
                     tags => $after->{tags});
@@ -99,6 +109,7 @@ like(http_get('/crm/contacts', port => 8081), qr/ 200 /, 'restart: ok');
 is($sim->count('PATCH /instances/{id}'), 0, 'restart: no update call');
 is($sim->count('POST /instances'), 0, 'restart: no create call');
 
+$t2->{sims} = [];
 $t2->stop;
 
 # reload after reload with a changed value: the old workers, which run on
@@ -106,7 +117,9 @@ $t2->stop;
 # back.  The master keeps them 100 ms; they would do it only if their
 # one-second tick fell into that time, so the reloads sweep its phase.
 my $t3 = OCTest->new;
-my $sim3 = $t3->sim;
+my $sim3 = $sim;
+$sim3->reset_all;
+$t3->{sims} = [$sim3];
 $t3->write_conf(oc_conf(port => 8082, workers => 2))->run;
 like(http_get('/crm/contacts', port => 8082), qr/ 200 /, 'churn: warm');
 

@@ -1,4 +1,7 @@
-# The test harness itself, and the module loading and staying silent when no oc_* directive is used.
+# The test harness itself (t/lib/OCTest.pm: files, ports, placeholders,
+# response parsers, the end-of-file log check, starting, reloading and
+# stopping nginx, the simulator), and the module loading and staying silent
+# when no oc_* directive is used.
 
 use strict;
 use warnings;
