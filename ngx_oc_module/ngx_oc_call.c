@@ -89,6 +89,11 @@ ngx_oc_call_done(ngx_oc_http_t *h)
 
     /* what a failure means for the state, ngx_oc_shm.c's table says */
 
+    if (h->result != CURLE_OK && res->kind == NGX_OC_CALL_CREATE) {
+        ngx_oc_create_lost(res, h);
+        return;
+    }
+
     if (h->result != CURLE_OK) {
         ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                       "%s %s failed: %s",
@@ -131,6 +136,10 @@ ngx_oc_call_retry(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 
     } else if (h->too_big || h->result == CURLE_PEER_FAILED_VERIFICATION) {
         /* neither fixes itself in a second */
+        return 0;
+
+    } else if (res->kind == NGX_OC_CALL_CREATE) {
+        /* it may have created the instance: look before another POST */
         return 0;
     }
 

@@ -104,6 +104,8 @@ typedef struct {
     ngx_str_t                  *error;
     ngx_str_t                  *request_id;
     ngx_atomic_uint_t           gen;        /* upstream: the token's */
+    unsigned                    doubt:1;    /* a create may still land */
+    unsigned                    listed:1;   /* after a full lookup */
 } ngx_oc_answer_t;
 
 
@@ -155,6 +157,9 @@ typedef struct {
     ngx_uint_t                  check;
     uint64_t                    check_after;    /* ms, wall clock */
     uint64_t                    stale_after;    /* ms, wall clock */
+
+    /* a create timed out: look for a surplus instance after this */
+    uint64_t                    verify_after;   /* ms, wall clock */
 
     int64_t                     id;
     time_t                      token_time;

@@ -13,6 +13,9 @@
 #define NGX_OC_BACKOFF_MAX      60000
 #define NGX_OC_CHECK_PAUSE      10000
 
+/* how long a create in doubt may take, in oc_api_timeout */
+#define NGX_OC_VERIFY_FACTOR    5
+
 /* unauthorized until a person consents again: no automatic retry */
 #define NGX_OC_NEVER            ((uint64_t) 365 * 86400 * 1000)
 
@@ -352,6 +355,10 @@ ngx_oc_shm_due(ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec, uint64_t now)
             return 1;
         }
 
+        if (rec->verify_after && now >= rec->verify_after) {
+            return 1;
+        }
+
         if (ngx_memcmp(rec->ident, oi->ident, NGX_OC_DIGEST_LEN) == 0
             && ngx_memcmp(rec->digest, oi->digest, NGX_OC_DIGEST_LEN) == 0)
         {
@@ -598,6 +605,19 @@ ngx_oc_shm_transition(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     ngx_oc_shm_failed(rec, state, delay, a, now);
 
 moved:
+
+    /* a create in doubt: a later full lookup deletes what it made */
+
+    if (a->doubt) {
+        rec->verify_after = ngx_max(rec->verify_after,
+                                    now + NGX_OC_VERIFY_FACTOR
+                                          * omcf->api_timeout);
+
+    } else if (a->listed && rec->state == NGX_OC_READY
+               && now >= rec->verify_after)
+    {
+        rec->verify_after = 0;
+    }
 
     if (rec->lease_pid == ngx_pid) {
         rec->lease_pid = 0;
