@@ -90,8 +90,7 @@ ngx_oc_api_parse_list(ngx_pool_t *pool, ngx_str_t *body, ngx_str_t *element,
                                  name)
             || !ngx_oc_api_equal(key, element))
         {
-            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                           "oc api: list entry %ui is not ours, skipped", n);
+            /* the caller logs how many were skipped */
             continue;
         }
 

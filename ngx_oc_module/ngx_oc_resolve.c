@@ -47,6 +47,17 @@ ngx_oc_resolve(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
         return NGX_OK;
     }
 
+    /*
+     * a worker that a reload retired never starts one: its requests wait
+     * for what the new workers find (ngx_oc_tick_handler() polls)
+     */
+
+    if (ngx_exiting) {
+        return (oi->state == NGX_OC_ABSENT || oi->state == NGX_OC_STALE
+                || ngx_oc_shm_lease_held(omcf, oi))
+               ? NGX_OK : NGX_DECLINED;
+    }
+
     switch (ngx_oc_shm_try_lease(omcf, oi, 0)) {
 
     case NGX_OK:
@@ -263,7 +274,7 @@ static void
 ngx_oc_list_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 {
     ngx_str_t               err, page;
-    ngx_uint_t              n;
+    ngx_uint_t              n, kept;
     ngx_oc_instance_t      *oi;
 
     oi = res->oi;
@@ -283,6 +294,7 @@ ngx_oc_list_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
     /* only the entries of this declaration are kept, exactly matched */
 
     n = 0;
+    kept = res->matches.nelts;
 
     switch (ngx_oc_api_parse_list(res->pool, &h->response, &oi->element,
                                   &oi->name, &res->matches, &n, &err))
@@ -298,6 +310,11 @@ ngx_oc_list_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
     default:
         goto nomem;
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "oc resolve \"%V\": page of %ui entries, %ui not ours "
+                   "or not valid, skipped",
+                   &oi->block, n, n - (res->matches.nelts - kept));
 
     if (n && h->next_page.len) {
         if (++res->pages >= NGX_OC_MAX_PAGES) {
