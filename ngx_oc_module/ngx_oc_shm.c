@@ -39,6 +39,8 @@ struct ngx_oc_header_buf_s {
 
 static ngx_oc_shrec_t *ngx_oc_shm_record(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi);
+static void ngx_oc_shm_reclaim(ngx_shm_zone_t *shm_zone,
+    ngx_oc_main_conf_t *omcf);
 static void ngx_oc_shm_ident(ngx_oc_instance_t *oi);
 static ngx_uint_t ngx_oc_shm_due(ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec,
     uint64_t now);
@@ -130,6 +132,8 @@ ngx_oc_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         }
     }
 
+    ngx_oc_shm_reclaim(shm_zone, omcf);
+
     oip = omcf->instances.elts;
 
     for (i = 0; i < omcf->instances.nelts; i++) {
@@ -212,6 +216,96 @@ done:
     ngx_shmtx_unlock(&omcf->shpool->mutex);
 
     return rec;
+}
+
+
+/*
+ * On a reload: the records of blocks that the new configuration no longer
+ * has are freed once no worker process uses them (old workers still
+ * serving keep theirs); those still used are named, since they take room
+ * that the new records may need.
+ */
+
+static void
+ngx_oc_shm_reclaim(ngx_shm_zone_t *shm_zone, ngx_oc_main_conf_t *omcf)
+{
+    ngx_uint_t           i, found;
+    ngx_queue_t         *q, *next;
+    ngx_oc_shrec_t      *rec;
+    ngx_oc_instance_t  **oip;
+
+    oip = omcf->instances.elts;
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    for (q = ngx_queue_head(&omcf->sh->records);
+         q != ngx_queue_sentinel(&omcf->sh->records);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        rec = ngx_queue_data(q, ngx_oc_shrec_t, queue);
+
+        found = 0;
+
+        for (i = 0; i < omcf->instances.nelts; i++) {
+            if (rec->block_len == oip[i]->block.len
+                && ngx_memcmp(rec->block, oip[i]->block.data,
+                              rec->block_len)
+                   == 0)
+            {
+                found = 1;
+                break;
+            }
+        }
+
+        if (found) {
+            continue;
+        }
+
+        if (rec->attached) {
+            ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                          "oc_zone \"%V\": the record of the removed "
+                          "oc_instance \"%*s\" stays while %ui old worker "
+                          "processes use it",
+                          &shm_zone->shm.name, rec->block_len, rec->block,
+                          rec->attached);
+            continue;
+        }
+
+        ngx_queue_remove(q);
+
+        /* it held a token */
+
+        ngx_explicit_memzero(rec, sizeof(ngx_oc_shrec_t));
+        ngx_slab_free_locked(omcf->shpool, rec);
+    }
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+}
+
+
+/* a worker process starts (1) or stops (-1) using its records */
+
+void
+ngx_oc_shm_attach(ngx_oc_main_conf_t *omcf, ngx_int_t n)
+{
+    ngx_uint_t           i;
+    ngx_oc_instance_t  **oip;
+
+    oip = omcf->instances.elts;
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    for (i = 0; i < omcf->instances.nelts; i++) {
+        if (n > 0) {
+            oip[i]->rec->attached++;
+
+        } else if (oip[i]->rec->attached) {
+            oip[i]->rec->attached--;
+        }
+    }
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
 }
 
 
