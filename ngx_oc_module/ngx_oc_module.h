@@ -179,6 +179,7 @@ typedef struct {
 
     /* the declaration of the newest configuration load, and until when */
     u_char                      newest[NGX_OC_DIGEST_LEN];
+    u_char                      platform[20];   /* SHA-1: URL, secrets */
     uint64_t                    newest_until;   /* ms, wall clock */
 
     time_t                      error_time;

@@ -160,12 +160,20 @@ ngx_oc_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 static ngx_oc_shrec_t *
 ngx_oc_shm_record(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
 {
+    u_char           platform[20];
+    ngx_sha1_t       sha1;
     ngx_queue_t     *q;
     ngx_oc_shrec_t  *rec;
 
     if (oi->block.len > NGX_OC_NAME_MAX) {
         return NULL;
     }
+
+    ngx_sha1_init(&sha1);
+    ngx_sha1_update(&sha1, omcf->api_url.data, omcf->api_url.len);
+    ngx_sha1_update(&sha1, "", 1);
+    ngx_sha1_update(&sha1, omcf->platform_auth.data, omcf->platform_auth.len);
+    ngx_sha1_final(platform, &sha1);
 
     ngx_shmtx_lock(&omcf->shpool->mutex);
 
@@ -178,9 +186,18 @@ ngx_oc_shm_record(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
         if (rec->block_len == oi->block.len
             && ngx_memcmp(rec->block, oi->block.data, oi->block.len) == 0)
         {
-            /* a reload may have fixed what failed: try again at once */
+            /*
+             * a reload that changed the declaration, the secrets or the
+             * URL may have fixed what failed: the first request tries
+             * again; an unchanged one keeps the back-off
+             */
 
-            if (rec->state == NGX_OC_FAILED) {
+            if (rec->state != NGX_OC_READY
+                && (ngx_memcmp(rec->newest, oi->digest, NGX_OC_DIGEST_LEN)
+                    != 0
+                    || ngx_memcmp(rec->platform, platform, sizeof(platform))
+                       != 0))
+            {
                 rec->next_retry = 0;
                 rec->failures = 0;
             }
@@ -209,6 +226,7 @@ found:
      */
 
     ngx_memcpy(rec->newest, oi->digest, NGX_OC_DIGEST_LEN);
+    ngx_memcpy(rec->platform, platform, sizeof(platform));
     rec->newest_until = ngx_oc_now_ms() + NGX_OC_RELOAD_GRACE;
 
 done:
@@ -341,7 +359,13 @@ ngx_oc_shm_refresh(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
     ngx_shmtx_lock(&omcf->shpool->mutex);
 
     if (ngx_oc_shm_copy(omcf, oi, rec) != NGX_OK) {
+        /* no header: the next request copies again, none waits on it */
+        oi->gen = 0;
         oi->state = NGX_OC_ABSENT;
+
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": no memory for the token copy",
+                      &oi->block);
     }
 
     ngx_shmtx_unlock(&omcf->shpool->mutex);
