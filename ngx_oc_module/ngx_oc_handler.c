@@ -7,12 +7,34 @@
 #include "ngx_oc_module.h"
 
 
+typedef ngx_int_t (*ngx_oc_create_request_pt)(ngx_http_request_t *r);
+
+
+/*
+ * The module's ctx slot of a request holds an ngx_oc_ctx_t (a request
+ * that waited, is replayed, or has a body still to read), or, tagged with
+ * the low bit, the data of the worker's Authorization value chosen for it:
+ * the hot path allocates nothing.  Those values are never changed and a
+ * new token gets a new buffer, so the same pointer means the same value.
+ */
+
+#define ngx_oc_tagged(p)     ((uintptr_t) (p) & 1)
+#define ngx_oc_tag(p)        ((void *) ((uintptr_t) (p) | 1))
+#define ngx_oc_untag(p)      ((u_char *) ((uintptr_t) (p) & ~(uintptr_t) 1))
+
+
 typedef struct {
     ngx_http_request_t         *request;
     ngx_queue_t                 queue;
     ngx_event_t                 wake;
     ngx_event_t                 replay;
     ngx_msec_t                  deadline;
+
+    /* the value for the upstream request, and the call that makes it */
+    ngx_str_t                   sent;
+    ngx_oc_create_request_pt    create_request;
+
+    unsigned                    cleanup:1;
     unsigned                    waiting:1;
     unsigned                    timedout:1;
     unsigned                    replayed:1;
@@ -30,7 +52,21 @@ typedef struct {
 
 
 static ngx_int_t ngx_oc_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_oc_inject(ngx_http_request_t *r, ngx_oc_instance_t *oi);
+static ngx_inline ngx_int_t ngx_oc_arm(ngx_http_request_t *r,
+    ngx_oc_instance_t *oi);
+static ngx_int_t ngx_oc_content(ngx_http_request_t *r);
+static ngx_int_t ngx_oc_content_later(ngx_http_request_t *r,
+    ngx_str_t *value, ngx_int_t rc) ngx_oc_cold;
+static ngx_int_t ngx_oc_create_request(ngx_http_request_t *r);
+static ngx_inline ngx_int_t ngx_oc_inject(ngx_http_request_t *r,
+    ngx_str_t *value);
+static ngx_inline void ngx_oc_restore(void);
+static void ngx_oc_restore_pushed(ngx_http_request_t *r,
+    ngx_table_elt_t *pushed) ngx_oc_cold;
+static ngx_inline void ngx_oc_restore_last(ngx_http_request_t *r,
+    ngx_table_elt_t *pushed);
+static u_char *ngx_oc_sent(ngx_http_request_t *r);
+static ngx_int_t ngx_oc_rewrite_handler(ngx_http_request_t *r);
 static ngx_oc_ctx_t *ngx_oc_get_ctx(ngx_http_request_t *r,
     ngx_oc_main_conf_t *omcf) ngx_oc_cold;
 static ngx_int_t ngx_oc_wait(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
@@ -42,6 +78,8 @@ static ngx_int_t ngx_oc_refuse(ngx_http_request_t *r,
     ngx_oc_cold;
 static ngx_uint_t ngx_oc_error_page(ngx_http_request_t *r, ngx_int_t status);
 static ngx_int_t ngx_oc_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_oc_upstream_refused(ngx_http_request_t *r,
+    ngx_uint_t status) ngx_oc_cold;
 static ngx_int_t ngx_oc_replay(ngx_http_request_t *r,
     ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi) ngx_oc_cold;
 static void ngx_oc_replay_handler(ngx_event_t *ev) ngx_oc_cold;
@@ -54,6 +92,19 @@ static ngx_int_t ngx_oc_instance_id_variable(ngx_http_request_t *r,
 static ngx_http_output_header_filter_pt  ngx_oc_next_header_filter;
 
 static ngx_uint_t  ngx_oc_authorization_hash;
+
+/*
+ * the request whose headers hold the injected value, and what the value
+ * replaces: only while its upstream request is made, a synchronous call
+ * (see ngx_oc_content())
+ */
+
+static struct {
+    ngx_http_request_t         *request;    /* NULL: none */
+    ngx_table_elt_t            *header;     /* the client's, value changed */
+    ngx_str_t                   client;     /* its own value */
+    ngx_table_elt_t            *pushed;     /* ours, the client sent none */
+} ngx_oc_window;
 
 
 static ngx_http_variable_t  ngx_oc_vars[] = {
@@ -88,44 +139,98 @@ ngx_oc_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    /* ngx_oc_shm_refresh()'s fast path: the record has not moved */
+
+    if (oi->rec->generation == oi->gen && oi->state == NGX_OC_READY) {
+        return ngx_oc_arm(r, oi);
+    }
+
     omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
 
     if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY) {
-        return ngx_oc_inject(r, oi);
+        return ngx_oc_arm(r, oi);
     }
 
     return ngx_oc_wait(r, omcf, oi);
 }
 
 
-/* whatever the client sent as Authorization is replaced */
+/*
+ * The boundary (docs/security.md): the request's headers keep the
+ * client's Authorization.  The value is chosen here, and the location's
+ * content handler is wrapped: the value is put into the headers only
+ * while the upstream request is made from them, and taken out again at
+ * once.  Whatever else reads the headers (error_page, X-Accel-Redirect,
+ * try_files, mirror and other subrequests, $http_authorization, the
+ * access log) reads the client's own value.
+ */
 
-static ngx_int_t
-ngx_oc_inject(ngx_http_request_t *r, ngx_oc_instance_t *oi)
+static ngx_inline ngx_int_t
+ngx_oc_arm(ngx_http_request_t *r, ngx_oc_instance_t *oi)
 {
-    ngx_table_elt_t  *h;
+    void          *slot;
+    ngx_oc_ctx_t  *ctx;
 
-    h = r->headers_in.authorization;
+    slot = ngx_http_get_module_ctx(r, ngx_oc_module);
 
-    if (h == NULL) {
-        h = ngx_list_push(&r->headers_in.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    if (slot != NULL && !ngx_oc_tagged(slot)) {
+        ctx = slot;
+        ctx->sent = oi->header;
 
-        h->hash = ngx_oc_authorization_hash;
-        ngx_str_set(&h->key, "Authorization");
-        h->lowcase_key = (u_char *) "authorization";
-#if (nginx_version >= 1023000)
-        h->next = NULL;
-#endif
-
-        r->headers_in.authorization = h;
+    } else {
+        ngx_http_set_ctx(r, ngx_oc_tag(oi->header.data), ngx_oc_module);
     }
 
-    /* the worker's copy is immutable: no allocation, no copy */
+    /*
+     * the location's own content handler is wrapped; without one (static
+     * files, say) there is no upstream request; a replay comes here again
+     * with the wrapper in place
+     */
 
-    h->value = oi->header;
+    if (r->content_handler != NULL) {
+        r->content_handler = ngx_oc_content;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_oc_content(ngx_http_request_t *r)
+{
+    void                      *slot;
+    ngx_int_t                  rc;
+    ngx_str_t                 *value;
+    ngx_oc_ctx_t              *ctx;
+    ngx_oc_instance_t         *oi;
+    ngx_oc_loc_conf_t         *olcf;
+    ngx_http_upstream_t       *u;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
+    slot = ngx_http_get_module_ctx(r, ngx_oc_module);
+    oi = olcf->instance;
+
+    if (slot == NULL) {
+        /*
+         * a subrequest that clones its parent (a cache background
+         * update) has a ctx of its own: the location's own handler,
+         * without the value
+         */
+
+        return clcf->handler ? clcf->handler(r) : NGX_DECLINED;
+    }
+
+    /* chosen in the precontent phase, in this same run of the phases */
+
+    if (ngx_oc_tagged(slot)) {
+        value = &oi->header;
+
+    } else {
+        ctx = slot;
+        value = &ctx->sent;
+    }
 
     (void) ngx_atomic_fetch_add(&oi->rec->counters.injected, 1);
 
@@ -133,24 +238,264 @@ ngx_oc_inject(ngx_http_request_t *r, ngx_oc_instance_t *oi)
                    "oc pass \"%V\": token of generation %uA",
                    &oi->block, oi->gen);
 
+    u = r->upstream;
+
+    if (ngx_oc_inject(r, value) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * without a body to read, the upstream request is made in this call;
+     * an upstream that fails at once may also take the request into an
+     * error_page here: ngx_oc_rewrite_handler() undoes the value then
+     */
+
+    rc = clcf->handler(r);
+
+    if (ngx_oc_window.request != r) {
+        return rc;
+    }
+
+    ngx_oc_restore();
+
+    if (r->upstream != NULL && r->upstream != u
+        && r->upstream->request_bufs == NULL)
+    {
+        return ngx_oc_content_later(r, value, rc);
+    }
+
+    return rc;
+}
+
+
+/* a body still to read: the upstream request is made later */
+
+static ngx_int_t
+ngx_oc_content_later(ngx_http_request_t *r, ngx_str_t *value, ngx_int_t rc)
+{
+    ngx_oc_ctx_t        *ctx;
+    ngx_oc_main_conf_t  *omcf;
+
+    if (r->upstream->create_request == NULL) {
+        return rc;
+    }
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+
+    ctx = ngx_oc_get_ctx(r, omcf);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->sent = *value;
+    ctx->create_request = r->upstream->create_request;
+    r->upstream->create_request = ngx_oc_create_request;
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_oc_create_request(ngx_http_request_t *r)
+{
+    void          *slot;
+    ngx_int_t      rc;
+    ngx_oc_ctx_t  *ctx;
+
+    slot = ngx_http_get_module_ctx(r, ngx_oc_module);
+    ctx = slot;
+
+    if (slot == NULL || ngx_oc_tagged(slot) || ctx->create_request == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "oc_pass: upstream request without its state");
+        return NGX_ERROR;
+    }
+
+    if (ngx_oc_window.request != NULL) {
+        ngx_oc_restore();
+    }
+
+    if (ngx_oc_inject(r, &ctx->sent) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ctx->create_request(r);
+
+    if (ngx_oc_window.request == r) {
+        ngx_oc_restore();
+    }
+
+    return rc;
+}
+
+
+/* whatever the client sent as Authorization is replaced, for a moment */
+
+static ngx_inline ngx_int_t
+ngx_oc_inject(ngx_http_request_t *r, ngx_str_t *value)
+{
+    ngx_list_part_t  *last;
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.authorization;
+
+    if (h != NULL) {
+        ngx_oc_window.header = h;
+        ngx_oc_window.client = h->value;
+        h->value = *value;
+
+    } else {
+        /* ngx_list_push(), its common case inline */
+
+        last = r->headers_in.headers.last;
+
+        if (last->nelts < r->headers_in.headers.nalloc) {
+            h = (ngx_table_elt_t *) last->elts + last->nelts++;
+
+        } else {
+            h = ngx_list_push(&r->headers_in.headers);
+            if (h == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        h->hash = ngx_oc_authorization_hash;
+        ngx_str_set(&h->key, "Authorization");
+        h->lowcase_key = (u_char *) "authorization";
+        h->value = *value;
+#if (nginx_version >= 1023000)
+        h->next = NULL;
+#endif
+
+        ngx_oc_window.pushed = h;
+    }
+
+    ngx_oc_window.request = r;
+
+    return NGX_OK;
+}
+
+
+static ngx_inline void
+ngx_oc_restore(void)
+{
+    ngx_table_elt_t     *pushed;
+    ngx_http_request_t  *r;
+
+    r = ngx_oc_window.request;
+    ngx_oc_window.request = NULL;
+
+    if (ngx_oc_window.header != NULL) {
+        ngx_oc_window.header->value = ngx_oc_window.client;
+        ngx_oc_window.header = NULL;
+    }
+
+    pushed = ngx_oc_window.pushed;
+
+    if (pushed != NULL) {
+        ngx_oc_window.pushed = NULL;
+        ngx_oc_restore_last(r, pushed);
+    }
+}
+
+
+/* nothing is added after it in between: it is the last one */
+
+static ngx_inline void
+ngx_oc_restore_last(ngx_http_request_t *r, ngx_table_elt_t *pushed)
+{
+    ngx_list_part_t  *last;
+
+    last = r->headers_in.headers.last;
+
+    if (last->nelts
+        && (ngx_table_elt_t *) last->elts + last->nelts - 1 == pushed)
+    {
+        last->nelts--;
+        return;
+    }
+
+    ngx_oc_restore_pushed(r, pushed);
+}
+
+
+static void
+ngx_oc_restore_pushed(ngx_http_request_t *r, ngx_table_elt_t *pushed)
+{
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "oc_pass: a request header was added after the "
+                  "injected one");
+
+    ngx_str_set(&pushed->value, "");
+    pushed->hash = 0;
+}
+
+
+/*
+ * an internal redirect or a named location inside the upstream call:
+ * the request enters another location, with the client's value
+ */
+
+static ngx_int_t
+ngx_oc_rewrite_handler(ngx_http_request_t *r)
+{
+    if (ngx_oc_window.request != NULL) {
+        ngx_oc_restore();
+    }
+
     return NGX_DECLINED;
+}
+
+
+/* the data of the value given to the request, or NULL */
+
+static u_char *
+ngx_oc_sent(ngx_http_request_t *r)
+{
+    void          *slot;
+    ngx_oc_ctx_t  *ctx;
+
+    slot = ngx_http_get_module_ctx(r, ngx_oc_module);
+
+    if (slot == NULL) {
+        return NULL;
+    }
+
+    if (ngx_oc_tagged(slot)) {
+        return ngx_oc_untag(slot);
+    }
+
+    ctx = slot;
+
+    return ctx->sent.data;
 }
 
 
 static ngx_oc_ctx_t *
 ngx_oc_get_ctx(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf)
 {
+    void                *slot;
     ngx_oc_ctx_t        *ctx;
     ngx_pool_cleanup_t  *cln;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
-    if (ctx != NULL) {
+    slot = ngx_http_get_module_ctx(r, ngx_oc_module);
+    ctx = slot;
+
+    if (slot != NULL && !ngx_oc_tagged(slot) && ctx->cleanup) {
         return ctx;
     }
+
+    /* the slot may hold the value chosen by ngx_oc_arm() (tagged) */
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_oc_ctx_t));
     if (ctx == NULL) {
         return NULL;
+    }
+
+    ctx->deadline = ngx_current_msec + omcf->wait_timeout;
+
+    if (slot != NULL) {
+        ctx->sent.data = ngx_oc_untag(slot);
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -161,8 +506,8 @@ ngx_oc_get_ctx(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf)
     cln->handler = ngx_oc_cleanup;
     cln->data = ctx;
 
+    ctx->cleanup = 1;
     ctx->request = r;
-    ctx->deadline = ngx_current_msec + omcf->wait_timeout;
 
     ctx->wake.handler = ngx_oc_wake_handler;
     ctx->wake.data = r;
@@ -190,7 +535,7 @@ ngx_oc_wait(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
     rc = ngx_oc_resolve(omcf, oi);
 
     if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY) {
-        return ngx_oc_inject(r, oi);
+        return ngx_oc_arm(r, oi);
     }
 
     left = (ngx_msec_int_t) (ctx->deadline - ngx_current_msec);
@@ -475,11 +820,7 @@ ngx_oc_error_page(ngx_http_request_t *r, ngx_int_t status)
 static ngx_int_t
 ngx_oc_header_filter(ngx_http_request_t *r)
 {
-    ngx_uint_t           status, replay;
-    ngx_table_elt_t     *h;
-    ngx_oc_instance_t   *oi;
-    ngx_oc_loc_conf_t   *olcf;
-    ngx_oc_main_conf_t  *omcf;
+    ngx_uint_t  status;
 
     status = r->headers_out.status;
 
@@ -489,11 +830,32 @@ ngx_oc_header_filter(ngx_http_request_t *r)
         return ngx_oc_next_header_filter(r);
     }
 
+    return ngx_oc_upstream_refused(r, status);
+}
+
+
+static ngx_int_t
+ngx_oc_upstream_refused(ngx_http_request_t *r, ngx_uint_t status)
+{
+    u_char              *sent;
+    ngx_uint_t           replay;
+    ngx_oc_answer_t      a;
+    ngx_oc_instance_t   *oi;
+    ngx_oc_loc_conf_t   *olcf;
+    ngx_oc_main_conf_t  *omcf;
+
     olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
     oi = olcf->instance;
-    h = r->headers_in.authorization;
 
-    if (oi == NULL || h == NULL) {
+    if (oi == NULL) {
+        return ngx_oc_next_header_filter(r);
+    }
+
+    /* the value this request's upstream request carried */
+
+    sent = ngx_oc_sent(r);
+
+    if (sent == NULL) {
         return ngx_oc_next_header_filter(r);
     }
 
@@ -503,15 +865,20 @@ ngx_oc_header_filter(ngx_http_request_t *r)
     replay = (status == NGX_HTTP_UNAUTHORIZED && olcf->retry_on_401);
 
     if (ngx_oc_shm_refresh(omcf, oi) != NGX_OC_READY
-        || h->value.len != oi->header.len
-        || ngx_memcmp(h->value.data, oi->header.data, h->value.len) != 0)
+        || sent != oi->header.data)
     {
         return replay ? ngx_oc_replay(r, omcf, oi)
                       : ngx_oc_next_header_filter(r);
     }
 
+    ngx_memzero(&a, sizeof(ngx_oc_answer_t));
+    a.call = NGX_OC_CALL_UPSTREAM;
+    a.gen = oi->gen;
+
     if (status == NGX_HTTP_UNAUTHORIZED) {
-        if (ngx_oc_shm_mark_stale(omcf, oi, oi->gen)) {
+        a.answer = NGX_OC_ANSWER_UNAUTHORIZED;
+
+        if (ngx_oc_shm_transition(omcf, oi, &a)) {
             ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                           "oc_pass: upstream answered 401 with the token of "
                           "instance %L, resolving \"%V\" again",
@@ -520,13 +887,17 @@ ngx_oc_header_filter(ngx_http_request_t *r)
             (void) ngx_oc_resolve(omcf, oi);
         }
 
-    } else if (ngx_oc_shm_check(omcf, oi, oi->gen)) {
-        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "oc_pass: upstream answered 403 for instance %L, "
-                      "checking whether \"%V\" is disabled",
-                      oi->id, &oi->block);
+    } else {
+        a.answer = NGX_OC_ANSWER_FORBIDDEN;
 
-        (void) ngx_oc_resolve(omcf, oi);
+        if (ngx_oc_shm_transition(omcf, oi, &a)) {
+            ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                          "oc_pass: upstream answered 403 for instance %L, "
+                          "checking whether \"%V\" is disabled",
+                          oi->id, &oi->block);
+
+            (void) ngx_oc_resolve(omcf, oi);
+        }
     }
 
     return replay ? ngx_oc_replay(r, omcf, oi) : ngx_oc_next_header_filter(r);
@@ -548,17 +919,13 @@ ngx_oc_replay(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi)
 {
     ngx_oc_ctx_t              *ctx;
-    ngx_table_elt_t           *h;
     ngx_http_upstream_t       *u;
     ngx_http_core_loc_conf_t  *clcf;
-
-    h = r->headers_in.authorization;
 
     /* still the current token: sent again, it would meet the same 401 */
 
     if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY
-        && h->value.len == oi->header.len
-        && ngx_memcmp(h->value.data, oi->header.data, h->value.len) == 0)
+        && ngx_oc_sent(r) == oi->header.data)
     {
         return ngx_oc_next_header_filter(r);
     }
@@ -793,6 +1160,22 @@ ngx_oc_handler_init(ngx_conf_t *cf)
     }
 
     *h = ngx_oc_handler;
+
+    /* every entry into a location, also by a redirect, a named location */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_SERVER_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_oc_rewrite_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_oc_rewrite_handler;
 
     ngx_oc_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_oc_header_filter;

@@ -150,16 +150,14 @@ ngx_oc_oauth_url_done(ngx_oc_http_t *h)
     ngx_table_elt_t     *location;
     ngx_connection_t    *c;
     ngx_oc_loc_conf_t   *olcf;
-    ngx_oc_main_conf_t  *omcf;
     ngx_http_request_t  *r;
 
     r = h->data;
     c = r->connection;
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
-    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
 
-    ngx_oc_status_call(olcf->oauth, h, omcf->api_url.len);
+    ngx_oc_status_call(olcf->oauth, h, NGX_OC_CALL_OAUTH);
 
     /* the URL's query holds the app secret */
 
@@ -304,6 +302,21 @@ ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
     src = code.data;
     ngx_unescape_uri(&dst, &src, code.len, NGX_UNESCAPE_URI);
     ctx->code.len = dst - ctx->code.data;
+
+    /* "%" or "%00": nothing Open Connectors could exchange */
+
+    for (src = ctx->code.data; src < dst; src++) {
+        if (*src < 0x20 || *src == 0x7f) {
+            break;
+        }
+    }
+
+    if (ctx->code.len == 0 || src < dst) {
+        ngx_str_set(&text, "The provider sent no usable authorization "
+                    "code.");
+        return ngx_oc_oauth_page(r, NGX_HTTP_BAD_REQUEST,
+                                 "Authorization failed", &text);
+    }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {

@@ -13,6 +13,12 @@
 #define NGX_OC_BACKOFF_MAX      60000
 #define NGX_OC_CHECK_PAUSE      10000
 
+/* how long a create in doubt may take, in oc_api_timeout */
+#define NGX_OC_VERIFY_FACTOR    5
+
+/* unauthorized until a person consents again: no automatic retry */
+#define NGX_OC_NEVER            ((uint64_t) 365 * 86400 * 1000)
+
 /* how long after a configuration load older workers leave the record */
 #define NGX_OC_RELOAD_GRACE     10000
 
@@ -31,13 +37,44 @@ struct ngx_oc_header_buf_s {
 };
 
 
+/* the slow path stays out of the function every request calls */
+
+#if (__GNUC__)
+#define ngx_oc_shm_cold  __attribute__((noinline, cold))
+#else
+#define ngx_oc_shm_cold
+#endif
+
+
+/* what a worker copies out of its record, under the lock */
+
+typedef struct {
+    ngx_atomic_uint_t           gen;
+    ngx_uint_t                  state;
+    int64_t                     id;
+    uint64_t                    retry;
+    size_t                      token_len;  /* 0: no token of ours */
+    u_char                      token[NGX_OC_TOKEN_MAX];
+} ngx_oc_shm_snap_t;
+
+
 static ngx_oc_shrec_t *ngx_oc_shm_record(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi);
+static void ngx_oc_shm_reclaim(ngx_shm_zone_t *shm_zone,
+    ngx_oc_main_conf_t *omcf);
 static void ngx_oc_shm_ident(ngx_oc_instance_t *oi);
 static ngx_uint_t ngx_oc_shm_due(ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec,
     uint64_t now);
+static ngx_uint_t ngx_oc_shm_moved(ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi) ngx_oc_shm_cold;
 static ngx_int_t ngx_oc_shm_copy(ngx_oc_main_conf_t *omcf,
-    ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec);
+    ngx_oc_instance_t *oi, ngx_oc_shm_snap_t *snap);
+static void ngx_oc_shm_publish(ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec,
+    ngx_oc_answer_t *a, uint64_t now);
+static void ngx_oc_shm_failed(ngx_oc_shrec_t *rec, ngx_uint_t state,
+    uint64_t delay, ngx_oc_answer_t *a, uint64_t now);
+static ngx_uint_t ngx_oc_shm_upstream(ngx_oc_shrec_t *rec, ngx_uint_t to,
+    ngx_atomic_uint_t gen, uint64_t now);
 static ngx_uint_t ngx_oc_pid_alive(ngx_pid_t pid);
 
 
@@ -118,6 +155,8 @@ ngx_oc_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         }
     }
 
+    ngx_oc_shm_reclaim(shm_zone, omcf);
+
     oip = omcf->instances.elts;
 
     for (i = 0; i < omcf->instances.nelts; i++) {
@@ -144,12 +183,20 @@ ngx_oc_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 static ngx_oc_shrec_t *
 ngx_oc_shm_record(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
 {
+    u_char           platform[20];
+    ngx_sha1_t       sha1;
     ngx_queue_t     *q;
     ngx_oc_shrec_t  *rec;
 
     if (oi->block.len > NGX_OC_NAME_MAX) {
         return NULL;
     }
+
+    ngx_sha1_init(&sha1);
+    ngx_sha1_update(&sha1, omcf->api_url.data, omcf->api_url.len);
+    ngx_sha1_update(&sha1, "", 1);
+    ngx_sha1_update(&sha1, omcf->platform_auth.data, omcf->platform_auth.len);
+    ngx_sha1_final(platform, &sha1);
 
     ngx_shmtx_lock(&omcf->shpool->mutex);
 
@@ -162,9 +209,18 @@ ngx_oc_shm_record(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
         if (rec->block_len == oi->block.len
             && ngx_memcmp(rec->block, oi->block.data, oi->block.len) == 0)
         {
-            /* a reload may have fixed what failed: try again at once */
+            /*
+             * a reload that changed the declaration, the secrets or the
+             * URL may have fixed what failed: the first request tries
+             * again; an unchanged one keeps the back-off
+             */
 
-            if (rec->state == NGX_OC_FAILED) {
+            if (rec->state != NGX_OC_READY
+                && (ngx_memcmp(rec->newest, oi->digest, NGX_OC_DIGEST_LEN)
+                    != 0
+                    || ngx_memcmp(rec->platform, platform, sizeof(platform))
+                       != 0))
+            {
                 rec->next_retry = 0;
                 rec->failures = 0;
             }
@@ -193,6 +249,7 @@ found:
      */
 
     ngx_memcpy(rec->newest, oi->digest, NGX_OC_DIGEST_LEN);
+    ngx_memcpy(rec->platform, platform, sizeof(platform));
     rec->newest_until = ngx_oc_now_ms() + NGX_OC_RELOAD_GRACE;
 
 done:
@@ -200,6 +257,96 @@ done:
     ngx_shmtx_unlock(&omcf->shpool->mutex);
 
     return rec;
+}
+
+
+/*
+ * On a reload: the records of blocks that the new configuration no longer
+ * has are freed once no worker process uses them (old workers still
+ * serving keep theirs); those still used are named, since they take room
+ * that the new records may need.
+ */
+
+static void
+ngx_oc_shm_reclaim(ngx_shm_zone_t *shm_zone, ngx_oc_main_conf_t *omcf)
+{
+    ngx_uint_t           i, found;
+    ngx_queue_t         *q, *next;
+    ngx_oc_shrec_t      *rec;
+    ngx_oc_instance_t  **oip;
+
+    oip = omcf->instances.elts;
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    for (q = ngx_queue_head(&omcf->sh->records);
+         q != ngx_queue_sentinel(&omcf->sh->records);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        rec = ngx_queue_data(q, ngx_oc_shrec_t, queue);
+
+        found = 0;
+
+        for (i = 0; i < omcf->instances.nelts; i++) {
+            if (rec->block_len == oip[i]->block.len
+                && ngx_memcmp(rec->block, oip[i]->block.data,
+                              rec->block_len)
+                   == 0)
+            {
+                found = 1;
+                break;
+            }
+        }
+
+        if (found) {
+            continue;
+        }
+
+        if (rec->attached) {
+            ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                          "oc_zone \"%V\": the record of the removed "
+                          "oc_instance \"%*s\" stays while %ui old worker "
+                          "processes use it",
+                          &shm_zone->shm.name, rec->block_len, rec->block,
+                          rec->attached);
+            continue;
+        }
+
+        ngx_queue_remove(q);
+
+        /* it held a token */
+
+        ngx_explicit_memzero(rec, sizeof(ngx_oc_shrec_t));
+        ngx_slab_free_locked(omcf->shpool, rec);
+    }
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+}
+
+
+/* a worker process starts (1) or stops (-1) using its records */
+
+void
+ngx_oc_shm_attach(ngx_oc_main_conf_t *omcf, ngx_int_t n)
+{
+    ngx_uint_t           i;
+    ngx_oc_instance_t  **oip;
+
+    oip = omcf->instances.elts;
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    for (i = 0; i < omcf->instances.nelts; i++) {
+        if (n > 0) {
+            oip[i]->rec->attached++;
+
+        } else if (oip[i]->rec->attached) {
+            oip[i]->rec->attached--;
+        }
+    }
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
 }
 
 
@@ -224,21 +371,52 @@ ngx_oc_shm_ident(ngx_oc_instance_t *oi)
 ngx_uint_t
 ngx_oc_shm_refresh(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
 {
-    ngx_oc_shrec_t  *rec;
-
-    rec = oi->rec;
-
-    if (rec->generation == oi->gen) {
+    if (oi->rec->generation == oi->gen) {
         return oi->state;
     }
 
+    return ngx_oc_shm_moved(omcf, oi);
+}
+
+
+/* copied out under the lock; the header is made after it */
+
+static ngx_uint_t
+ngx_oc_shm_moved(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
+{
+    ngx_oc_shrec_t       *rec;
+    ngx_oc_shm_snap_t     snap;
+
+    rec = oi->rec;
+
     ngx_shmtx_lock(&omcf->shpool->mutex);
 
-    if (ngx_oc_shm_copy(omcf, oi, rec) != NGX_OK) {
-        oi->state = NGX_OC_ABSENT;
+    snap.gen = rec->generation;
+    snap.state = rec->state;
+    snap.id = rec->id;
+    snap.retry = rec->next_retry;
+    snap.token_len = 0;
+
+    if (rec->state == NGX_OC_READY
+        && ngx_memcmp(rec->ident, oi->ident, NGX_OC_DIGEST_LEN) == 0)
+    {
+        snap.token_len = rec->token_len;
+        ngx_memcpy(snap.token, rec->token, rec->token_len);
     }
 
     ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+    if (ngx_oc_shm_copy(omcf, oi, &snap) != NGX_OK) {
+        /* no header: the next request copies again, none waits on it */
+        oi->gen = 0;
+        oi->state = NGX_OC_ABSENT;
+
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": no memory for the token copy",
+                      &oi->block);
+    }
+
+    ngx_explicit_memzero(snap.token, snap.token_len);
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "oc shm \"%V\": generation %uA, state %ui, instance %L",
@@ -250,38 +428,45 @@ ngx_oc_shm_refresh(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
 
 static ngx_int_t
 ngx_oc_shm_copy(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
-    ngx_oc_shrec_t *rec)
+    ngx_oc_shm_snap_t *snap)
 {
     u_char               *p;
     size_t                len;
     ngx_oc_header_buf_t  *b;
 
-    oi->gen = rec->generation;
-    oi->state = rec->state;
-    oi->id = rec->id;
-    oi->retry = rec->next_retry;
+    oi->gen = snap->gen;
+    oi->state = snap->state;
+    oi->id = snap->id;
+    oi->retry = snap->retry;
 
-    if (rec->state != NGX_OC_READY) {
+    if (snap->state != NGX_OC_READY) {
         return NGX_OK;
     }
 
-    if (ngx_memcmp(rec->ident, oi->ident, NGX_OC_DIGEST_LEN) != 0) {
+    if (snap->token_len == 0) {
         /* the token belongs to another element or name: not ours */
         oi->state = NGX_OC_ABSENT;
         return NGX_OK;
     }
 
-    len = omcf->platform_auth.len + sizeof(", Element ") - 1 + rec->token_len;
+    len = omcf->platform_auth.len + sizeof(", Element ") - 1
+          + snap->token_len;
 
     if (oi->header.len != len
-        || ngx_memcmp(oi->header.data + len - rec->token_len, rec->token,
-                      rec->token_len)
+        || ngx_memcmp(oi->header.data + len - snap->token_len, snap->token,
+                      snap->token_len)
            != 0)
     {
         /*
          * requests point at the value instead of copying it: a value once
          * used is never changed or freed, a new token gets a new buffer
-         * (a few bytes per resolution that changed the token)
+         * (a few bytes per resolution that changed the token).  Neither
+         * alternative pays: a copy per request adds a pool allocation and
+         * a copy to every request (not measured), and freeing a buffer
+         * once no request points to it needs a count per request; a freed
+         * address that a new token reuses would also make an old
+         * request's value look current to the 401 handling, which
+         * compares pointers.
          */
 
         b = ngx_alloc(sizeof(ngx_oc_header_buf_t) + len, ngx_cycle->log);
@@ -298,7 +483,7 @@ ngx_oc_shm_copy(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 
         p = ngx_cpymem(p, omcf->platform_auth.data, omcf->platform_auth.len);
         p = ngx_cpymem(p, ", Element ", sizeof(", Element ") - 1);
-        p = ngx_cpymem(p, rec->token, rec->token_len);
+        p = ngx_cpymem(p, snap->token, snap->token_len);
 
         oi->header.len = p - oi->header.data;
     }
@@ -343,6 +528,10 @@ ngx_oc_shm_due(ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec, uint64_t now)
             return 1;
         }
 
+        if (rec->verify_after && now >= rec->verify_after) {
+            return 1;
+        }
+
         if (ngx_memcmp(rec->ident, oi->ident, NGX_OC_DIGEST_LEN) == 0
             && ngx_memcmp(rec->digest, oi->digest, NGX_OC_DIGEST_LEN) == 0)
         {
@@ -369,20 +558,34 @@ ngx_oc_shm_try_lease(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 {
     uint64_t         now;
     ngx_int_t        rc;
+    ngx_pid_t        holder, dead;
     ngx_oc_shrec_t  *rec;
 
     rec = oi->rec;
     now = ngx_oc_now_ms();
+    dead = 0;
 
-    ngx_shmtx_lock(&omcf->shpool->mutex);
+    /* whether a holder lives is asked with kill(), never under the lock */
 
-    if (rec->lease_pid != 0
-        && (rec->lease_pid != ngx_pid || oi->resolver != NULL)
-        && now < rec->lease_until
-        && ngx_oc_pid_alive(rec->lease_pid))
-    {
-        rc = NGX_BUSY;
-        goto done;
+    for ( ;; ) {
+        ngx_shmtx_lock(&omcf->shpool->mutex);
+
+        holder = rec->lease_pid;
+
+        if (holder == 0 || holder == dead
+            || (holder == ngx_pid && oi->resolver == NULL)
+            || now >= rec->lease_until)
+        {
+            break;
+        }
+
+        ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+        if (holder == ngx_pid || ngx_oc_pid_alive(holder)) {
+            return NGX_BUSY;
+        }
+
+        dead = holder;
     }
 
     if (!force && !ngx_oc_shm_due(oi, rec, now)) {
@@ -392,13 +595,8 @@ ngx_oc_shm_try_lease(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
         }
 
         rc = NGX_DECLINED;
+        holder = 0;
         goto done;
-    }
-
-    if (rec->lease_pid != 0 && rec->lease_pid != ngx_pid) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "oc_instance \"%V\": taking over the resolution "
-                      "from process %P", &oi->block, rec->lease_pid);
     }
 
     rec->lease_pid = ngx_pid;
@@ -406,13 +604,19 @@ ngx_oc_shm_try_lease(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 
     rc = NGX_OK;
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "oc shm \"%V\": lease taken, state %ui",
-                   &oi->block, rec->state);
-
 done:
 
     ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+    if (rc == NGX_OK && holder != 0 && holder != ngx_pid) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": taking over the resolution "
+                      "from process %P", &oi->block, holder);
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "oc shm \"%V\": lease %s", &oi->block,
+                   rc == NGX_OK ? "taken" : "not due");
 
     return rc;
 }
@@ -440,32 +644,195 @@ ngx_oc_shm_renew_lease(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 ngx_uint_t
 ngx_oc_shm_lease_held(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
 {
-    ngx_uint_t       held;
+    uint64_t         until;
+    ngx_pid_t        pid;
     ngx_oc_shrec_t  *rec;
 
     rec = oi->rec;
 
     ngx_shmtx_lock(&omcf->shpool->mutex);
 
-    held = rec->lease_pid != 0
-           && ngx_oc_now_ms() < rec->lease_until
-           && ngx_oc_pid_alive(rec->lease_pid);
+    pid = rec->lease_pid;
+    until = rec->lease_until;
 
     ngx_shmtx_unlock(&omcf->shpool->mutex);
 
-    return held;
+    return pid != 0 && ngx_oc_now_ms() < until && ngx_oc_pid_alive(pid);
 }
 
 
-void
-ngx_oc_shm_publish(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
-    int64_t id, ngx_str_t *token, u_char *digest)
+/*
+ * The one place where an instance's state changes: what each kind of
+ * call may conclude from each kind of answer.  A 401 or 403 means
+ * "unauthorized" or "disabled" only where the call proves it: the
+ * platform secrets are rejected by a list, a get or a create; an
+ * instance is disabled when Open Connectors says so in the instance.
+ * A reconcile PATCH never takes a working token away.
+ */
+
+typedef enum {
+    NGX_OC_TO_IGNORE = 0,
+    NGX_OC_TO_READY,            /* publish the token */
+    NGX_OC_TO_KEEP,             /* keep (or publish) the token, try later */
+    NGX_OC_TO_FAILED,           /* back-off */
+    NGX_OC_TO_UNAUTHORIZED,     /* the secrets: back-off */
+    NGX_OC_TO_NO_CONSENT,       /* no oauth2 instance yet: look now and then */
+    NGX_OC_TO_CONSENT,          /* until a person consents again */
+    NGX_OC_TO_DISABLED,         /* look now and then */
+    NGX_OC_TO_STALE,            /* the upstream refused the token */
+    NGX_OC_TO_CHECK             /* the upstream forbade: ask */
+} ngx_oc_to_e;
+
+
+#define I  NGX_OC_TO_IGNORE
+#define R  NGX_OC_TO_READY
+#define K  NGX_OC_TO_KEEP
+#define F  NGX_OC_TO_FAILED
+#define U  NGX_OC_TO_UNAUTHORIZED
+#define N  NGX_OC_TO_NO_CONSENT
+#define C  NGX_OC_TO_CONSENT
+#define D  NGX_OC_TO_DISABLED
+
+static const u_char  ngx_oc_transitions[NGX_OC_CALL_KINDS][NGX_OC_ANSWER_N] = {
+
+    /*                 token  401  403  disabled  error  none  revoked */
+
+    /* list */        { R,    U,   F,   D,        F,     N,    F },
+    /* get */         { R,    U,   F,   D,        F,     F,    C },
+    /* create */      { R,    U,   F,   D,        F,     F,    F },
+    /* update */      { R,    K,   K,   D,        K,     K,    K },
+    /* delete */      { I,    I,   I,   I,        I,     I,    I },
+    /* oauth */       { I,    I,   I,   I,        I,     I,    I },
+    /* reauthorize */ { R,    C,   C,   C,        C,     C,    C },
+    /* verdict */     { R,    U,   F,   D,        F,     N,    C },
+    /* upstream */    { I,    NGX_OC_TO_STALE, NGX_OC_TO_CHECK,
+                            I,        I,     I,    I }
+};
+
+#undef I
+#undef R
+#undef K
+#undef F
+#undef U
+#undef N
+#undef C
+#undef D
+
+
+/*
+ * NGX_OC_CALL_UPSTREAM: 1 when this answer moved the record (the first
+ * 401 or 403 with the current token); otherwise the record's new state
+ */
+
+ngx_uint_t
+ngx_oc_shm_transition(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    ngx_oc_answer_t *a)
 {
+    uint64_t         now, delay;
+    ngx_uint_t       to, state;
     ngx_oc_shrec_t  *rec;
 
     rec = oi->rec;
+    to = ngx_oc_transitions[a->call][a->answer];
+    now = ngx_oc_now_ms();
+    delay = 0;
 
     ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    switch (to) {
+
+    case NGX_OC_TO_IGNORE:
+        state = rec->state;
+        goto done;
+
+    case NGX_OC_TO_STALE:
+    case NGX_OC_TO_CHECK:
+        state = ngx_oc_shm_upstream(rec, to, a->gen, now);
+        goto done;
+
+    case NGX_OC_TO_READY:
+        ngx_oc_shm_publish(oi, rec, a, now);
+        goto moved;
+
+    case NGX_OC_TO_KEEP:
+        if (a->token != NULL) {
+            ngx_oc_shm_publish(oi, rec, a, now);
+        }
+
+        state = (rec->state == NGX_OC_READY) ? NGX_OC_READY : NGX_OC_FAILED;
+        break;
+
+    case NGX_OC_TO_FAILED:
+        state = NGX_OC_FAILED;
+        break;
+
+    case NGX_OC_TO_UNAUTHORIZED:
+        state = NGX_OC_UNAUTHORIZED;
+        break;
+
+    case NGX_OC_TO_NO_CONSENT:
+        state = NGX_OC_UNAUTHORIZED;
+        delay = omcf->recheck_interval;
+        break;
+
+    case NGX_OC_TO_CONSENT:
+        state = NGX_OC_UNAUTHORIZED;
+        delay = NGX_OC_NEVER;
+        break;
+
+    default: /* NGX_OC_TO_DISABLED */
+        state = NGX_OC_DISABLED;
+        delay = omcf->recheck_interval;
+        break;
+    }
+
+    if (a->delay) {
+        delay = a->delay;
+    }
+
+    ngx_oc_shm_failed(rec, state, delay, a, now);
+
+moved:
+
+    /* a create in doubt: a later full lookup deletes what it made */
+
+    if (a->doubt) {
+        rec->verify_after = ngx_max(rec->verify_after,
+                                    now + NGX_OC_VERIFY_FACTOR
+                                          * omcf->api_timeout);
+
+    } else if (a->listed && rec->state == NGX_OC_READY
+               && now >= rec->verify_after)
+    {
+        rec->verify_after = 0;
+    }
+
+    if (rec->lease_pid == ngx_pid) {
+        rec->lease_pid = 0;
+    }
+
+    rec->generation++;
+    state = rec->state;
+
+done:
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "oc shm \"%V\": call %d answer %d, state %ui",
+                   &oi->block, (int) a->call, (int) a->answer, state);
+
+    return state;
+}
+
+
+static void
+ngx_oc_shm_publish(ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec,
+    ngx_oc_answer_t *a, uint64_t now)
+{
+    ngx_str_t  *token;
+
+    token = a->token;
 
     if (rec->token_len != token->len
         || ngx_memcmp(rec->token, token->data, token->len) != 0)
@@ -474,22 +841,22 @@ ngx_oc_shm_publish(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 
     } else if (rec->state == NGX_OC_STALE) {
         /* Open Connectors still stands by the token: the 401s are not ours */
-        rec->stale_after = ngx_oc_now_ms() + NGX_OC_CHECK_PAUSE;
+        rec->stale_after = now + NGX_OC_CHECK_PAUSE;
     }
 
     ngx_memcpy(rec->token, token->data, token->len);
     rec->token_len = token->len;
-    rec->id = id;
+    rec->id = a->id;
 
     ngx_memcpy(rec->ident, oi->ident, NGX_OC_DIGEST_LEN);
 
-    if (digest) {
-        ngx_memcpy(rec->digest, digest, NGX_OC_DIGEST_LEN);
+    if (a->digest) {
+        ngx_memcpy(rec->digest, a->digest, NGX_OC_DIGEST_LEN);
     }
 
     if (rec->check) {
         rec->check = 0;
-        rec->check_after = ngx_oc_now_ms() + NGX_OC_CHECK_PAUSE;
+        rec->check_after = now + NGX_OC_CHECK_PAUSE;
     }
 
     rec->state = NGX_OC_READY;
@@ -497,40 +864,21 @@ ngx_oc_shm_publish(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     rec->next_retry = 0;
     rec->error_len = 0;
     rec->request_id_len = 0;
-
-    if (rec->lease_pid == ngx_pid) {
-        rec->lease_pid = 0;
-    }
-
-    rec->generation++;
-
-    ngx_shmtx_unlock(&omcf->shpool->mutex);
 }
 
 
 /*
- * a failed resolution: the state given, or NGX_OC_READY to keep a usable
- * token (a failed reconcile); the next try after "delay" ms, or after an
+ * a failed resolution: the next try after "delay" ms, or after an
  * exponential back-off with jitter when it is 0
  */
 
-void
-ngx_oc_shm_fail(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
-    ngx_uint_t state, uint64_t delay, ngx_str_t *error, ngx_str_t *request_id)
+static void
+ngx_oc_shm_failed(ngx_oc_shrec_t *rec, ngx_uint_t state, uint64_t delay,
+    ngx_oc_answer_t *a, uint64_t now)
 {
-    ngx_oc_shrec_t  *rec;
+    ngx_str_t  *error, *request_id;
 
-    rec = oi->rec;
-
-    ngx_shmtx_lock(&omcf->shpool->mutex);
-
-    if (state != NGX_OC_READY) {
-        rec->state = state;
-
-    } else if (rec->state != NGX_OC_READY) {
-        rec->state = NGX_OC_FAILED;
-    }
-
+    rec->state = state;
     rec->check = 0;
 
     if (delay == 0) {
@@ -540,11 +888,17 @@ ngx_oc_shm_fail(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     }
 
     rec->failures++;
-    rec->next_retry = ngx_oc_now_ms() + delay;
+    rec->next_retry = now + delay;
+
+    error = a->error;
+    request_id = a->request_id;
 
     rec->error_time = ngx_time();
-    rec->error_len = ngx_min(error->len, NGX_OC_ERROR_MAX);
-    ngx_memcpy(rec->error, error->data, rec->error_len);
+    rec->error_len = error ? ngx_min(error->len, NGX_OC_ERROR_MAX) : 0;
+
+    if (rec->error_len) {
+        ngx_memcpy(rec->error, error->data, rec->error_len);
+    }
 
     rec->request_id_len = 0;
 
@@ -552,74 +906,41 @@ ngx_oc_shm_fail(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
         rec->request_id_len = ngx_min(request_id->len, NGX_OC_REQID_MAX);
         ngx_memcpy(rec->request_id, request_id->data, rec->request_id_len);
     }
-
-    if (rec->lease_pid == ngx_pid) {
-        rec->lease_pid = 0;
-    }
-
-    rec->generation++;
-
-    ngx_shmtx_unlock(&omcf->shpool->mutex);
 }
 
 
-/* an upstream 401 with the token of generation "gen" */
+/*
+ * an upstream 401 with the token of generation "gen": it is stale; a 403:
+ * ask Open Connectors whether the instance is disabled
+ */
 
-ngx_uint_t
-ngx_oc_shm_mark_stale(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
-    ngx_atomic_uint_t gen)
+static ngx_uint_t
+ngx_oc_shm_upstream(ngx_oc_shrec_t *rec, ngx_uint_t to,
+    ngx_atomic_uint_t gen, uint64_t now)
 {
-    ngx_uint_t       marked;
-    ngx_oc_shrec_t  *rec;
+    if (rec->generation != gen || rec->state != NGX_OC_READY) {
+        return 0;
+    }
 
-    rec = oi->rec;
-    marked = 0;
+    if (to == NGX_OC_TO_STALE) {
+        if (now < rec->stale_after) {
+            return 0;
+        }
 
-    ngx_shmtx_lock(&omcf->shpool->mutex);
-
-    if (rec->generation == gen && rec->state == NGX_OC_READY
-        && ngx_oc_now_ms() >= rec->stale_after)
-    {
         rec->state = NGX_OC_STALE;
         rec->generation++;
         (void) ngx_atomic_fetch_add(&rec->counters.purges, 1);
-        marked = 1;
+
+        return 1;
     }
 
-    ngx_shmtx_unlock(&omcf->shpool->mutex);
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "oc shm \"%V\": 401 with generation %uA, %s",
-                   &oi->block, gen, marked ? "marked stale" : "already moved");
-
-    return marked;
-}
-
-
-/* an upstream 403 with the token of generation "gen" */
-
-ngx_uint_t
-ngx_oc_shm_check(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
-    ngx_atomic_uint_t gen)
-{
-    ngx_uint_t       marked;
-    ngx_oc_shrec_t  *rec;
-
-    rec = oi->rec;
-    marked = 0;
-
-    ngx_shmtx_lock(&omcf->shpool->mutex);
-
-    if (rec->generation == gen && rec->state == NGX_OC_READY
-        && !rec->check && ngx_oc_now_ms() >= rec->check_after)
-    {
-        rec->check = 1;
-        marked = 1;
+    if (rec->check || now < rec->check_after) {
+        return 0;
     }
 
-    ngx_shmtx_unlock(&omcf->shpool->mutex);
+    rec->check = 1;
 
-    return marked;
+    return 1;
 }
 
 
@@ -672,27 +993,36 @@ void
 ngx_oc_shm_error(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     ngx_pool_t *pool, ngx_str_t *error, ngx_str_t *request_id)
 {
+    size_t           elen, rlen;
     ngx_oc_shrec_t  *rec;
+    u_char           ebuf[NGX_OC_ERROR_MAX], rbuf[NGX_OC_REQID_MAX];
 
     rec = oi->rec;
 
     ngx_str_null(error);
     ngx_str_null(request_id);
 
+    /* copied out under the lock, allocated after it */
+
     ngx_shmtx_lock(&omcf->shpool->mutex);
 
-    error->data = ngx_pnalloc(pool, rec->error_len + rec->request_id_len);
-
-    if (error->data != NULL) {
-        error->len = rec->error_len;
-        ngx_memcpy(error->data, rec->error, rec->error_len);
-
-        request_id->len = rec->request_id_len;
-        request_id->data = error->data + error->len;
-        ngx_memcpy(request_id->data, rec->request_id, rec->request_id_len);
-    }
+    elen = rec->error_len;
+    rlen = rec->request_id_len;
+    ngx_memcpy(ebuf, rec->error, elen);
+    ngx_memcpy(rbuf, rec->request_id, rlen);
 
     ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+    error->data = ngx_pnalloc(pool, elen + rlen);
+
+    if (error->data != NULL) {
+        error->len = elen;
+        ngx_memcpy(error->data, ebuf, elen);
+
+        request_id->len = rlen;
+        request_id->data = error->data + elen;
+        ngx_memcpy(request_id->data, rbuf, rlen);
+    }
 }
 
 

@@ -50,7 +50,8 @@ my @cases = (
     (map { ['GET /instances', $_] }
          qw(500 429 close truncated timeout malformed ctype redirect
             toobig notoken badtoken)),
-    (map { ['POST /instances', $_] } qw(500 close timeout malformed 400)),
+    # a POST that times out is not repeated blindly (t/oc_create.t)
+    (map { ['POST /instances', $_] } qw(500 close malformed 400)),
     (map { ['GET /instances/{id}', $_] } qw(500 close malformed)),
 );
 
@@ -139,6 +140,9 @@ for my $case (@cases) {
     my $what = "$endpoint $name";
     my $port = 8100 + $n++;
 
+    # a dropped POST may have created the instance: looked for, not retried
+    $calls = 1 if $endpoint eq 'POST /instances' && $name eq 'close';
+
     my ($t, $sim, $slot) = next_case();
     $t->write_conf(oc_conf(port => $port,
                            http => $HTTP . ($name eq 'toobig'
@@ -170,7 +174,7 @@ for my $case (@cases) {
     if ($name eq 'close') {
         # libcurl itself reconnects once when a reused connection closes
         # before answering; that is not a retry of the module's
-        cmp_ok($sim->count($endpoint), '>=', 2, "$what: calls");
+        cmp_ok($sim->count($endpoint), '>=', $calls, "$what: calls");
         cmp_ok($sim->count($endpoint), '<=', 4, "$what: calls");
 
     } else {
@@ -197,7 +201,9 @@ for my $case (@cases) {
 }
 
 # a reconcile that fails keeps the token: requests go on
-for my $f ([close => close => 1], [500 => status => 500]) {
+for my $f ([close => close => 1], [500 => status => 500],
+           [401 => status => 401], [403 => status => 403])
+{
     my ($name, %fault) = @$f;
     my $port = 8100 + $n++;
     my ($t, $sim, $slot) = next_case();
@@ -213,6 +219,8 @@ for my $f ([close => close => 1], [500 => status => 500]) {
     ok($t->grep_log(qr/\[warn\].*PATCH \/instances\/$inst->{id}.*/
                     . qr/, the token stays in use$/),
        "PATCH $name: logged as a warning, requests are not refused");
+    like(http_get('/crm/contacts', timeout => 10), qr/ 200 /,
+         "PATCH $name: the next request too");
 
     $sim->clear_faults;
     $slot->{pending} = ["PATCH $name: applied after the back-off", sub {
