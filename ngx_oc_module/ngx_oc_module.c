@@ -654,7 +654,14 @@ ngx_oc_postconfiguration(ngx_conf_t *cf)
         oip = omcf->instances.elts;
 
         for (i = 0; i < omcf->instances.nelts; i++) {
-            ngx_oc_instance_digest(oip[i], oip[i]->digest);
+            if (ngx_oc_instance_digest(omcf, oip[i], oip[i]->digest)
+                != NGX_OK)
+            {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "oc_instance \"%V\": digest failed",
+                              &oip[i]->block);
+                return NGX_ERROR;
+            }
 
             if (oip[i]->oauth_used && oip[i]->auth != NGX_OC_AUTH_OAUTH2) {
                 ngx_log_error(NGX_LOG_EMERG, cf->log, 0,

@@ -129,7 +129,7 @@ for my $f ([close => close => 1], [500 => status => 500]) {
     $sim->clear_faults;
     my $end = time + 8;
     my $applied;
-    until ($applied = grep { /^ngx-oc-digest:/ }
+    until ($applied = grep { /^ngx-oc-digest-v2:/ }
                       @{ $sim->instances->[0]{tags} // [] })
     {
         last if time > $end;
