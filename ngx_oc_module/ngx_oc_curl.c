@@ -15,6 +15,9 @@ static void ngx_oc_curl_event_handler(ngx_event_t *ev);
 static void ngx_oc_curl_timer_handler(ngx_event_t *ev);
 static void ngx_oc_curl_close(ngx_connection_t *c);
 static void ngx_oc_curl_finished(void);
+static ngx_int_t ngx_oc_http_add(ngx_oc_http_t *h);
+static void ngx_oc_http_remove(ngx_oc_http_t *h);
+static void ngx_oc_curl_next_handler(ngx_event_t *ev);
 static void ngx_oc_http_cleanup(void *data);
 static void ngx_oc_http_free_headers(ngx_oc_http_t *h);
 
@@ -23,6 +26,16 @@ static void ngx_oc_http_free_headers(ngx_oc_http_t *h);
 static CURLM        *ngx_oc_multi;
 static ngx_event_t   ngx_oc_curl_timer_event;
 static ngx_log_t    *ngx_oc_curl_log;
+
+/*
+ * oc_api_connections: at most that many transfers in the multi handle;
+ * the others wait in order, and a freed slot starts the next one from
+ * a posted event, never from inside the caller that freed it
+ */
+static ngx_uint_t    ngx_oc_curl_max = 8;
+static ngx_uint_t    ngx_oc_curl_running;
+static ngx_queue_t   ngx_oc_curl_waiting;
+static ngx_event_t   ngx_oc_curl_next_event;
 
 /* oc_ssl_verify and oc_ssl_trusted_certificate */
 static ngx_flag_t    ngx_oc_curl_verify = 1;
@@ -39,6 +52,14 @@ ngx_oc_curl_init(ngx_cycle_t *cycle)
     omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_oc_module);
 
     ngx_oc_curl_verify = omcf->ssl_verify;
+    ngx_oc_curl_max = omcf->api_connections;
+    ngx_oc_curl_running = 0;
+
+    ngx_queue_init(&ngx_oc_curl_waiting);
+
+    ngx_oc_curl_next_event.handler = ngx_oc_curl_next_handler;
+    ngx_oc_curl_next_event.log = cycle->log;
+    ngx_oc_curl_next_event.cancelable = 1;
     ngx_oc_curl_cainfo = (char *) omcf->ssl_trusted_certificate.data;
 
     rc = curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -91,6 +112,10 @@ ngx_oc_curl_done(ngx_cycle_t *cycle)
         ngx_del_timer(&ngx_oc_curl_timer_event);
     }
 
+    if (ngx_oc_curl_next_event.posted) {
+        ngx_delete_posted_event(&ngx_oc_curl_next_event);
+    }
+
     curl_multi_cleanup(ngx_oc_multi);
     ngx_oc_multi = NULL;
 
@@ -137,12 +162,15 @@ ngx_oc_http_start(ngx_oc_http_t *h)
     u_char             *p;
     CURL               *e;
     CURLcode            rc;
-    CURLMcode           mrc;
     struct curl_slist  *list;
 
     if (ngx_oc_multi == NULL) {
         return NGX_ERROR;
     }
+
+    /* a call started again before it ended: forget the first start */
+
+    ngx_oc_http_abort(h);
 
     e = h->easy;
 
@@ -256,17 +284,20 @@ ngx_oc_http_start(ngx_oc_http_t *h)
         return NGX_ERROR;
     }
 
-    mrc = curl_multi_add_handle(ngx_oc_multi, e);
-    if (mrc != CURLM_OK) {
-        ngx_log_error(NGX_LOG_ALERT, h->log, 0,
-                      "curl_multi_add_handle() failed: %s",
-                      curl_multi_strerror(mrc));
-        return NGX_ERROR;
+    if (ngx_oc_curl_running >= ngx_oc_curl_max
+        || !ngx_queue_empty(&ngx_oc_curl_waiting))
+    {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, h->log, 0,
+                       "oc curl: %s queued, %ui running",
+                       h->method, ngx_oc_curl_running);
+
+        ngx_queue_insert_tail(&ngx_oc_curl_waiting, &h->queue);
+        h->queued = 1;
+
+        return NGX_OK;
     }
 
-    h->active = 1;
-
-    return NGX_OK;
+    return ngx_oc_http_add(h);
 
 nomem:
 
@@ -278,6 +309,39 @@ nomem:
 void
 ngx_oc_http_abort(ngx_oc_http_t *h)
 {
+    if (h->queued) {
+        ngx_queue_remove(&h->queue);
+        h->queued = 0;
+        return;
+    }
+
+    ngx_oc_http_remove(h);
+}
+
+
+static ngx_int_t
+ngx_oc_http_add(ngx_oc_http_t *h)
+{
+    CURLMcode  mrc;
+
+    mrc = curl_multi_add_handle(ngx_oc_multi, h->easy);
+    if (mrc != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ALERT, h->log, 0,
+                      "curl_multi_add_handle() failed: %s",
+                      curl_multi_strerror(mrc));
+        return NGX_ERROR;
+    }
+
+    h->active = 1;
+    ngx_oc_curl_running++;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_oc_http_remove(ngx_oc_http_t *h)
+{
     CURLMcode  mrc;
 
     if (!h->active) {
@@ -285,12 +349,52 @@ ngx_oc_http_abort(ngx_oc_http_t *h)
     }
 
     h->active = 0;
+    ngx_oc_curl_running--;
 
     mrc = curl_multi_remove_handle(ngx_oc_multi, h->easy);
     if (mrc != CURLM_OK) {
         ngx_log_error(NGX_LOG_ALERT, h->log, 0,
                       "curl_multi_remove_handle() failed: %s",
                       curl_multi_strerror(mrc));
+    }
+
+    if (!ngx_queue_empty(&ngx_oc_curl_waiting)
+        && !ngx_oc_curl_next_event.posted)
+    {
+        ngx_post_event(&ngx_oc_curl_next_event, &ngx_posted_events);
+    }
+}
+
+
+/* a connection is free: start the transfers that wait, in order */
+
+static void
+ngx_oc_curl_next_handler(ngx_event_t *ev)
+{
+    ngx_queue_t    *q;
+    ngx_oc_http_t  *h;
+
+    while (ngx_oc_curl_running < ngx_oc_curl_max
+           && !ngx_queue_empty(&ngx_oc_curl_waiting))
+    {
+        q = ngx_queue_head(&ngx_oc_curl_waiting);
+        ngx_queue_remove(q);
+
+        h = ngx_queue_data(q, ngx_oc_http_t, queue);
+        h->queued = 0;
+
+        if (ngx_oc_http_add(h) == NGX_OK) {
+            continue;
+        }
+
+        /* the caller hears of it as of any transfer that failed */
+
+        h->result = CURLE_FAILED_INIT;
+        ngx_cpystrn((u_char *) h->error,
+                    (u_char *) "could not start the transfer",
+                    CURL_ERROR_SIZE);
+
+        h->handler(h);
     }
 }
 

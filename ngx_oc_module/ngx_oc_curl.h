@@ -46,7 +46,9 @@ struct ngx_oc_http_s {
     ngx_pool_t                 *pool;
     u_char                     *buf;
     size_t                      size;
-    unsigned                    active:1;
+    ngx_queue_t                 queue;      /* waiting for a connection */
+    unsigned                    active:1;   /* in the multi handle */
+    unsigned                    queued:1;
     unsigned                    too_big:1;
 };
 

@@ -216,6 +216,7 @@ typedef struct {
     ngx_msec_t                  recheck_interval;
     ngx_msec_t                  oauth_state_timeout;
     ngx_uint_t                  api_retries;
+    ngx_uint_t                  api_connections;    /* per worker */
     size_t                      api_max_body;
 
     ngx_flag_t                  ssl_verify;
