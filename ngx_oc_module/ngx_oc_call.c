@@ -76,6 +76,8 @@ ngx_oc_call_done(ngx_oc_http_t *h)
 {
     ngx_oc_resolver_t  *res = h->data;
 
+    u_char  *path, *end;
+
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "oc resolve \"%V\": status %l, %uz bytes, curl %d",
                    &res->oi->block, h->status, h->response.len, h->result);
@@ -86,17 +88,24 @@ ngx_oc_call_done(ngx_oc_http_t *h)
         return;
     }
 
-    if (res->step == ngx_oc_update_done && res->code.len == 0) {
+    if ((res->step == ngx_oc_update_done && res->code.len == 0)
+        || res->step == ngx_oc_retag_done)
+    {
         /* a reconcile that fails does not take a good token away */
         res->step(res, h);
         return;
     }
 
     if (h->result != CURLE_OK) {
+        /* the path without its query: no tag or page token in the log */
+
+        path = h->url.data + res->omcf->api_url.len;
+        end = (u_char *) ngx_strchr(path, '?');
+
         ngx_oc_failed(res, NGX_OC_FAILED, NULL,
-                      "%s %s failed: %s",
-                      h->method, h->url.data + res->omcf->api_url.len,
-                      h->error);
+                      "%s %*s failed: %s", h->method,
+                      (size_t) (end ? end - path : (ssize_t) ngx_strlen(path)),
+                      path, h->error);
         return;
     }
 

@@ -14,13 +14,14 @@
 
 static ngx_oc_resolver_t *ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi, ngx_str_t *code);
-static ngx_int_t ngx_oc_list(ngx_oc_resolver_t *res, ngx_str_t *page);
-static void ngx_oc_list_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
-static void ngx_oc_lookup_done(ngx_oc_resolver_t *res);
 static void ngx_oc_get_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_create_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_delete_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci);
+static ngx_int_t ngx_oc_applied(ngx_oc_resolver_t *res,
+    ngx_oc_api_instance_t *oci);
+static ngx_int_t ngx_oc_retag(ngx_oc_resolver_t *res,
+    ngx_oc_api_instance_t *oci);
 static ngx_int_t ngx_oc_publish(ngx_oc_resolver_t *res,
     ngx_oc_api_instance_t *oci, u_char *digest, const char *action);
 static void ngx_oc_finish(ngx_oc_resolver_t *res);
@@ -124,6 +125,8 @@ ngx_oc_resolve_abort(ngx_oc_instance_t *oi)
     oi->resolver = NULL;
     r = res->request;
 
+    ngx_oc_scan_leave(res);
+
     if (res->retry.timer_set) {
         ngx_del_timer(&res->retry);
     }
@@ -218,7 +221,7 @@ ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
         return res;
     }
 
-    if (ngx_oc_list(res, NULL) != NGX_OK) {
+    if (ngx_oc_lookup(res, 0) != NGX_OK) {
         goto failed;
     }
 
@@ -238,116 +241,9 @@ failed:
 }
 
 
-static ngx_int_t
-ngx_oc_list(ngx_oc_resolver_t *res, ngx_str_t *page)
-{
-    ngx_str_t  path;
+/* the lookup is over: the instances that matched are in res->matches */
 
-    if (ngx_oc_api_list_path(res->pool, page, &path) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_oc_call(res, "GET", &path, NULL, ngx_oc_list_done);
-}
-
-
-static void
-ngx_oc_list_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
-{
-    ngx_str_t               err, page;
-    ngx_uint_t              i, n;
-    ngx_array_t             list;
-    ngx_oc_instance_t      *oi;
-    ngx_oc_api_instance_t  *oci, *match;
-
-    oi = res->oi;
-
-    /* section 8 of the API notes: a list that matches nothing may be 404 */
-
-    if (h->status == 404) {
-        ngx_oc_lookup_done(res);
-        return;
-    }
-
-    if (h->status != 200) {
-        ngx_oc_failed(res, NGX_OC_FAILED, h, "GET /instances");
-        return;
-    }
-
-    if (ngx_array_init(&list, res->pool, 16, sizeof(ngx_oc_api_instance_t))
-        != NGX_OK)
-    {
-        goto nomem;
-    }
-
-    switch (ngx_oc_api_parse_list(res->pool, &h->response, &list, &err)) {
-
-    case NGX_OK:
-        break;
-
-    case NGX_DECLINED:
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL,
-                      "GET /instances: %V", &err);
-        return;
-
-    default:
-        goto nomem;
-    }
-
-    oci = list.elts;
-    n = list.nelts;
-
-    for (i = 0; i < n; i++) {
-        if (oci[i].name.len != oi->name.len
-            || ngx_strncmp(oci[i].name.data, oi->name.data, oi->name.len)
-               != 0
-            || oci[i].element.len != oi->element.len
-            || ngx_strncmp(oci[i].element.data, oi->element.data,
-                           oi->element.len)
-               != 0)
-        {
-            continue;
-        }
-
-        match = ngx_array_push(&res->matches);
-        if (match == NULL) {
-            goto nomem;
-        }
-
-        *match = oci[i];
-    }
-
-    if (n && h->next_page.len) {
-        if (++res->pages >= NGX_OC_MAX_PAGES) {
-            ngx_oc_failed(res, NGX_OC_FAILED, NULL,
-                          "GET /instances: more than %d pages",
-                          NGX_OC_MAX_PAGES);
-            return;
-        }
-
-        page.len = h->next_page.len;
-        page.data = ngx_pstrdup(res->pool, &h->next_page);
-        if (page.data == NULL) {
-            goto nomem;
-        }
-
-        if (ngx_oc_list(res, &page) != NGX_OK) {
-            goto nomem;
-        }
-
-        return;
-    }
-
-    ngx_oc_lookup_done(res);
-    return;
-
-nomem:
-
-    ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
-}
-
-
-static void
+void
 ngx_oc_lookup_done(ngx_oc_resolver_t *res)
 {
     ngx_str_t               path, body;
@@ -452,7 +348,9 @@ ngx_oc_get_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
                       "oc_instance \"%V\": instance %L no longer exists",
                       &res->oi->block, res->oi->rec->id);
 
-        if (ngx_oc_list(res, NULL) != NGX_OK) {
+        /* it carried the identity tag: a search for it, not a scan */
+
+        if (ngx_oc_lookup(res, 1) != NGX_OK) {
             ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
         }
 
@@ -516,12 +414,12 @@ ngx_oc_create_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 
     res->created = oci.id;
 
-    /* look again: another host may have created one at the same time */
+    /*
+     * look again: another host may have created one at the same time;
+     * every instance nginx creates carries the identity tag
+     */
 
-    res->matches.nelts = 0;
-    res->pages = 0;
-
-    if (ngx_oc_list(res, NULL) != NGX_OK) {
+    if (ngx_oc_lookup(res, 1) != NGX_OK) {
         ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
     }
 }
@@ -568,9 +466,23 @@ ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
     /* a grant code re-authorizes an instance that this did not create */
 
     if ((res->code.len == 0 || oci->id == res->created)
-        && oci->digest.len == NGX_OC_DIGEST_LEN
-        && ngx_memcmp(oci->digest.data, oi->digest, NGX_OC_DIGEST_LEN) == 0)
+        && ngx_oc_applied(res, oci) == NGX_OK)
     {
+        /* found by a scan, or with the old digest: a tag write only */
+
+        if (oci->id != res->created
+            && (oci->ident.len != res->ident.len
+                || ngx_strncmp(oci->ident.data, res->ident.data,
+                               res->ident.len) != 0
+                || oci->digest.len == 0))
+        {
+            if (ngx_oc_retag(res, oci) != NGX_OK) {
+                ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+            }
+
+            return;
+        }
+
         if (ngx_oc_publish(res, oci, oi->digest,
                            oci->id == res->created ? "created"
                            : res->created ? "settled" : "found")
@@ -588,6 +500,88 @@ ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
            != NGX_OK)
     {
         ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+    }
+}
+
+
+/*
+ * NGX_OK: the instance has the declaration: its digest tag says so, or
+ * the tag of versions before the keyed digest does (computed only then)
+ */
+
+static ngx_int_t
+ngx_oc_applied(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
+{
+    u_char  legacy[NGX_OC_DIGEST_LEN];
+
+    if (oci->digest.len == NGX_OC_DIGEST_LEN) {
+        return ngx_memcmp(oci->digest.data, res->oi->digest,
+                          NGX_OC_DIGEST_LEN) == 0 ? NGX_OK : NGX_DECLINED;
+    }
+
+    if (oci->legacy.len != NGX_OC_DIGEST_LEN) {
+        return NGX_DECLINED;
+    }
+
+    ngx_oc_instance_digest_legacy(res->oi, legacy);
+
+    if (ngx_memcmp(oci->legacy.data, legacy, NGX_OC_DIGEST_LEN) != 0) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "oc_instance \"%V\": instance %L carries the digest of "
+                  "an older version for this declaration, re-tagging it",
+                  &res->oi->block, oci->id);
+
+    return NGX_OK;
+}
+
+
+/* PATCH /instances/{id} with the tags alone: no configuration write */
+
+static ngx_int_t
+ngx_oc_retag(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
+{
+    ngx_str_t  path, body;
+
+    res->winner = *oci;
+
+    if (ngx_oc_api_tags_body(res->pool, &res->oi->tags, &res->ident,
+                             res->oi->digest, &body)
+        != NGX_OK
+        || ngx_oc_instance_path(res, oci->id, &path) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_oc_call(res, "PATCH", &path, &body, ngx_oc_retag_done);
+}
+
+
+/* the token is good whatever the tag write did */
+
+void
+ngx_oc_retag_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
+{
+    if (h->result != CURLE_OK) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": tagging instance %L failed: %s, "
+                      "the next lookup scans again",
+                      &res->oi->block, res->winner.id, h->error);
+
+    } else if (h->status != 200) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": tagging instance %L answered "
+                      "%l, the next lookup scans again",
+                      &res->oi->block, res->winner.id, h->status);
+    }
+
+    if (ngx_oc_publish(res, &res->winner, res->oi->digest,
+                       res->created ? "settled" : "found")
+        == NGX_OK)
+    {
+        ngx_oc_finish(res);
     }
 }
 
@@ -760,6 +754,10 @@ ngx_oc_failed(ngx_oc_resolver_t *res, ngx_uint_t state, ngx_oc_http_t *h,
     error.data = buf;
     error.len = p - buf;
 
+    /* the blocks that waited on this one's scan fail alike */
+
+    ngx_oc_scan_fail(res, state, &error);
+
     ngx_oc_shm_fail(res->omcf, oi, state, delay, &error, &request_id);
     ngx_oc_status_resolved(oi, "failed");
 
@@ -827,8 +825,17 @@ ngx_oc_body(ngx_oc_resolver_t *res, ngx_uint_t create, ngx_str_t *body)
 
     oi = res->oi;
 
+    if (res->ident.len == 0
+        && ngx_oc_api_ident_tag(res->pool, &oi->element, &oi->name,
+                                &res->ident)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     return ngx_oc_api_instance_body(res->pool, &oi->element, &oi->name,
-                                    &oi->tags, ngx_oc_auth_name(oi->auth),
+                                    &oi->tags, &res->ident,
+                                    ngx_oc_auth_name(oi->auth),
                                     &oi->config, oi->digest,
                                     res->code.len ? &res->code : NULL,
                                     create, body);

@@ -13,7 +13,15 @@
 #include "ngx_oc_curl.h"
 
 
-#define NGX_OC_MAX_PAGES        1000
+/* the largest page Open Connectors gives (200 for GET /elements) */
+#define NGX_OC_PAGE_SIZE        200
+
+/* a scan longer than this many pages is logged as large */
+#define NGX_OC_LARGE_SCAN       50
+
+#define NGX_OC_SCAN_NONE        0
+#define NGX_OC_SCAN_LEADER      1
+#define NGX_OC_SCAN_FOLLOWER    2
 
 /* unauthorized until a person consents again: no automatic retry */
 #define NGX_OC_CONSENT          100
@@ -34,6 +42,18 @@ struct ngx_oc_resolver_s {
 
     ngx_array_t                 matches;    /* of ngx_oc_api_instance_t */
     ngx_uint_t                  pages;
+    ngx_uint_t                  listed;
+    ngx_str_t                   ident;      /* the identity tag */
+    ngx_str_t                   page;       /* the last next page token */
+    unsigned                    no_scan:1;
+    unsigned                    scanned:1;
+
+    /* a scan shared by the blocks that need one at the same time */
+    ngx_uint_t                  scan;       /* NGX_OC_SCAN_* */
+    ngx_queue_t                 scan_link;  /* in the scans or a leader's */
+    ngx_queue_t                 followers;
+    ngx_oc_resolver_t          *leader;
+    ngx_array_t                *members;    /* sorted by name */
     int64_t                     created;
     ngx_str_t                   stale;      /* token that got a 401 */
     ngx_oc_api_instance_t       winner;
@@ -50,6 +70,14 @@ void ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 void ngx_oc_failed(ngx_oc_resolver_t *res, ngx_uint_t state,
     ngx_oc_http_t *h, const char *fmt, ...);
 ngx_http_request_t *ngx_oc_resolve_abort(ngx_oc_instance_t *oi);
+void ngx_oc_lookup_done(ngx_oc_resolver_t *res);
+void ngx_oc_retag_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
+
+/* ngx_oc_scan.c */
+ngx_int_t ngx_oc_lookup(ngx_oc_resolver_t *res, ngx_uint_t no_scan);
+void ngx_oc_scan_fail(ngx_oc_resolver_t *res, ngx_uint_t state,
+    ngx_str_t *error);
+void ngx_oc_scan_leave(ngx_oc_resolver_t *res);
 
 
 #endif /* _NGX_OC_RESOLVE_H_INCLUDED_ */

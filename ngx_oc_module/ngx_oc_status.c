@@ -93,12 +93,29 @@ static char  *ngx_oc_resolved_actions[] = {
 void
 ngx_oc_status_call(ngx_oc_instance_t *oi, ngx_oc_http_t *h, size_t prefix)
 {
-    u_char      *path;
+    u_char      *path, *end;
     ngx_uint_t   kind, outcome;
 
     path = h->url.data + prefix;
 
-    if (ngx_strncmp(path, "/elements/", sizeof("/elements/") - 1) == 0) {
+    /* a list: /instances or /elements/{key}/instances, maybe a query */
+
+    end = (u_char *) ngx_strchr(path, '?');
+    if (end == NULL) {
+        end = path + ngx_strlen(path);
+    }
+
+    if (ngx_strcmp(h->method, "GET") == 0
+        && end - path >= (ssize_t) sizeof("/instances") - 1
+        && ngx_strncmp(end - (sizeof("/instances") - 1), "/instances",
+                       sizeof("/instances") - 1)
+           == 0)
+    {
+        kind = NGX_OC_CALL_LIST;
+
+    } else if (ngx_strncmp(path, "/elements/", sizeof("/elements/") - 1)
+               == 0)
+    {
         kind = NGX_OC_CALL_OAUTH;
 
     } else if (ngx_strcmp(h->method, "POST") == 0) {
@@ -111,11 +128,6 @@ ngx_oc_status_call(ngx_oc_instance_t *oi, ngx_oc_http_t *h, size_t prefix)
 
     } else if (ngx_strcmp(h->method, "DELETE") == 0) {
         kind = NGX_OC_CALL_DELETE;
-
-    } else if (path[sizeof("/instances") - 1] == '\0'
-               || path[sizeof("/instances") - 1] == '?')
-    {
-        kind = NGX_OC_CALL_LIST;
 
     } else {
         kind = NGX_OC_CALL_GET;

@@ -39,7 +39,7 @@ my %kind = (
 );
 
 my @cases = (
-    (map { ['GET /instances', $_] }
+    (map { ['GET /elements/{key}/instances', $_] }
          qw(500 429 close truncated timeout malformed ctype redirect
             toobig notoken badtoken)),
     (map { ['POST /instances', $_] } qw(500 close timeout malformed 400)),
@@ -143,7 +143,7 @@ for my $f ([close => close => 1], [500 => status => 500]) {
 {
     my $t = OCTest->new;
     my $sim = $t->sim;
-    $sim->fault(endpoint => 'GET /instances', count => 1000, status => 500);
+    $sim->fault(endpoint => 'GET /elements/{key}/instances', count => 1000, status => 500);
     $t->write_conf(oc_conf(workers => 2,
                            http => "oc_api_retries 1;"))->run;
 
@@ -162,7 +162,7 @@ for my $f ([close => close => 1], [500 => status => 500]) {
     # attempts start at 0 s and then after back-offs of at least 0.75,
     # 1.5 and 3 s (1, 2, 4 s less a quarter of jitter): at most 4 attempts
     # in 5 s, each one call plus one retry
-    my $calls = $sim->count('GET /instances');
+    my $calls = $sim->count('GET /elements/{key}/instances');
     cmp_ok($calls, '<=', 8, "outage: $calls calls, at most 8 allowed");
     cmp_ok($calls, '>=', 2, 'outage: it kept trying');
 

@@ -39,6 +39,8 @@ sub start {
                '--user-secret', $self->{user_secret},
                '--org-secret', $self->{org_secret});
     push @cmd, '--page-size', $opt{page_size} if defined $opt{page_size};
+    push @cmd, '--max-page-size', $opt{max_page_size}
+        if defined $opt{max_page_size};
     push @cmd, '--tls-cert', $opt{tls_cert}, '--tls-key', $opt{tls_key}
         if defined $opt{tls_cert};
     push @cmd, '--verbose' if $opt{verbose};

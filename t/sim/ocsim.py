@@ -436,14 +436,17 @@ def parse_args(argv):
     p.add_argument("--user-secret", default="sim-user-secret")
     p.add_argument("--org-secret", default="sim-org-secret")
     p.add_argument("--page-size", type=int, default=200)
+    p.add_argument("--max-page-size", type=int, default=200,
+                   help="the most entries a page holds, whatever pageSize "
+                   "asks (tests of long lists with few instances)")
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--watch-parent", action="store_true",
                    help="exit when the parent process goes away")
     args = p.parse_args(argv)
-    if args.page_size < 1:
-        p.error("--page-size must be at least 1")
+    if args.page_size < 1 or args.max_page_size < 1:
+        p.error("--page-size and --max-page-size must be at least 1")
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key go together")
     return args
@@ -479,6 +482,7 @@ def watch_parent():
 def main(argv):
     args = parse_args(argv)
     sim = Sim(Settings(args), args.page_size)
+    sim.state.max_page_size = args.max_page_size
     server = make_server(args, sim)
     signal.signal(signal.SIGTERM, raise_stop)
     signal.signal(signal.SIGINT, raise_stop)

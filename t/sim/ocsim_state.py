@@ -165,6 +165,7 @@ class State:
     def __init__(self, page_size):
         self.lock = threading.RLock()
         self.page_size = page_size
+        self.max_page_size = MAX_PAGE_SIZE
         self.next_id = 1
         self.instances = {}
         # Indexes so that a list page costs the same at 50,000 instances as
@@ -481,7 +482,7 @@ class State:
         """Slice items by pageSize plus page or nextPage.  Returns the slice
         and the opaque next-page token, or None on the last page."""
         size = min(positive_int(query, "pageSize", self.page_size),
-                   MAX_PAGE_SIZE)
+                   self.max_page_size)
         with self.lock:
             token = first(query, "nextPage")
             if token:
