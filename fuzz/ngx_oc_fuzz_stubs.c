@@ -39,6 +39,7 @@ ngx_module_t                ngx_http_module;
 ngx_module_t                ngx_oc_module;
 ngx_event_actions_t         ngx_event_actions;
 ngx_rbtree_t                ngx_event_timer_rbtree;
+ngx_queue_t                 ngx_posted_events;
 
 
 static ngx_pool_t           ngx_oc_fuzz_pool_s;

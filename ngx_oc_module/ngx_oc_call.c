@@ -20,8 +20,8 @@ static void ngx_oc_retry_handler(ngx_event_t *ev);
 
 
 ngx_int_t
-ngx_oc_call(ngx_oc_resolver_t *res, const char *method, ngx_str_t *path,
-    ngx_str_t *body, ngx_oc_step_pt step)
+ngx_oc_call(ngx_oc_resolver_t *res, ngx_oc_call_e kind, const char *method,
+    ngx_str_t *path, ngx_str_t *body, ngx_oc_step_pt step)
 {
     u_char              *p;
     ngx_oc_http_t       *h;
@@ -54,6 +54,7 @@ ngx_oc_call(ngx_oc_resolver_t *res, const char *method, ngx_str_t *path,
     }
 
     res->step = step;
+    res->kind = kind;
     res->attempt = 0;
 
     res->retry.handler = ngx_oc_retry_handler;
@@ -82,19 +83,13 @@ ngx_oc_call_done(ngx_oc_http_t *h)
                    "oc resolve \"%V\": status %l, %uz bytes, curl %d",
                    &res->oi->block, h->status, h->response.len, h->result);
 
-    ngx_oc_status_call(res->oi, h, res->omcf->api_url.len);
+    ngx_oc_status_call(res->oi, h, res->kind);
 
     if (ngx_oc_call_retry(res, h)) {
         return;
     }
 
-    if ((res->step == ngx_oc_update_done && res->code.len == 0)
-        || res->step == ngx_oc_retag_done)
-    {
-        /* a reconcile that fails does not take a good token away */
-        res->step(res, h);
-        return;
-    }
+    /* what a failure means for the state, ngx_oc_shm.c's table says */
 
     if (h->result != CURLE_OK) {
         /* the path without its query: no tag or page token in the log */
@@ -102,7 +97,7 @@ ngx_oc_call_done(ngx_oc_http_t *h)
         path = h->url.data + res->omcf->api_url.len;
         end = (u_char *) ngx_strchr(path, '?');
 
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                       "%s %*s failed: %s", h->method,
                       (size_t) (end ? end - path : (ssize_t) ngx_strlen(path)),
                       path, h->error);
@@ -112,7 +107,7 @@ ngx_oc_call_done(ngx_oc_http_t *h)
     if (h->status >= 200 && h->status < 300 && h->response.len
         && !ngx_oc_api_is_json(&h->content_type))
     {
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                       "%s %s answered %l with Content-Type \"%V\", "
                       "not JSON",
                       h->method, h->url.data + res->omcf->api_url.len,
@@ -190,7 +185,7 @@ ngx_oc_retry_handler(ngx_event_t *ev)
     ngx_oc_shm_renew_lease(res->omcf, res->oi, 0);
 
     if (ngx_oc_http_start(res->http) != NGX_OK) {
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL, "%s %s could not start",
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "%s %s could not start",
                       res->http->method,
                       res->http->url.data + res->omcf->api_url.len);
     }

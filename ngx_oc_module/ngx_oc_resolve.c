@@ -23,7 +23,8 @@ static ngx_int_t ngx_oc_applied(ngx_oc_resolver_t *res,
 static ngx_int_t ngx_oc_retag(ngx_oc_resolver_t *res,
     ngx_oc_api_instance_t *oci);
 static ngx_int_t ngx_oc_publish(ngx_oc_resolver_t *res,
-    ngx_oc_api_instance_t *oci, u_char *digest, const char *action);
+    ngx_oc_api_instance_t *oci, u_char *digest, ngx_uint_t outcome);
+static void ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_finish(ngx_oc_resolver_t *res);
 static ngx_int_t ngx_oc_instance_path(ngx_oc_resolver_t *res, int64_t id,
     ngx_str_t *path);
@@ -212,7 +213,8 @@ ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
         }
 
         if (ngx_oc_instance_path(res, rec->id, &path) != NGX_OK
-            || ngx_oc_call(res, "GET", &path, NULL, ngx_oc_get_done)
+            || ngx_oc_call(res, NGX_OC_CALL_GET, "GET", &path, NULL,
+                          ngx_oc_get_done)
                != NGX_OK)
         {
             goto failed;
@@ -256,8 +258,10 @@ ngx_oc_lookup_done(ngx_oc_resolver_t *res)
 
     if (res->matches.nelts == 0) {
 
+        res->kind = NGX_OC_CALL_VERDICT;
+
         if (res->created) {
-            ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+            ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                           "instance %L created but not listed",
                           res->created);
             return;
@@ -266,13 +270,13 @@ ngx_oc_lookup_done(ngx_oc_resolver_t *res)
         /* oauth2 instances are only created with a person's consent */
 
         if (oi->auth == NGX_OC_AUTH_OAUTH2 && res->code.len == 0) {
-            ngx_oc_failed(res, NGX_OC_UNAUTHORIZED, NULL,
+            ngx_oc_failed(res, NGX_OC_ANSWER_NONE, NULL,
                           "authorization required");
             return;
         }
 
         if (!oi->create) {
-            ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+            ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                           "no instance named \"%V\" in Open Connectors "
                           "and \"create\" is off", &oi->name);
             return;
@@ -284,7 +288,8 @@ ngx_oc_lookup_done(ngx_oc_resolver_t *res)
 
         ngx_str_set(&path, "/instances");
 
-        if (ngx_oc_call(res, "POST", &path, &body, ngx_oc_create_done)
+        if (ngx_oc_call(res, NGX_OC_CALL_CREATE, "POST", &path, &body,
+                        ngx_oc_create_done)
             != NGX_OK)
         {
             goto nomem;
@@ -319,7 +324,8 @@ ngx_oc_lookup_done(ngx_oc_resolver_t *res)
         /* another host created one first: remove ours */
 
         if (ngx_oc_instance_path(res, res->created, &path) != NGX_OK
-            || ngx_oc_call(res, "DELETE", &path, NULL, ngx_oc_delete_done)
+            || ngx_oc_call(res, NGX_OC_CALL_DELETE, "DELETE", &path, NULL,
+                           ngx_oc_delete_done)
                != NGX_OK)
         {
             goto nomem;
@@ -333,7 +339,7 @@ ngx_oc_lookup_done(ngx_oc_resolver_t *res)
 
 nomem:
 
-    ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+    ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
 }
 
 
@@ -351,21 +357,21 @@ ngx_oc_get_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
         /* it carried the identity tag: a search for it, not a scan */
 
         if (ngx_oc_lookup(res, 1) != NGX_OK) {
-            ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+            ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
         }
 
         return;
     }
 
     if (h->status != 200) {
-        ngx_oc_failed(res, NGX_OC_FAILED, h, "GET /instances/{id}");
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, h, "GET /instances/{id}");
         return;
     }
 
     if (ngx_oc_api_parse_instance(res->pool, &h->response, &oci, &err)
         != NGX_OK)
     {
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                       "GET /instances/{id}: %V", &err);
         return;
     }
@@ -381,7 +387,9 @@ ngx_oc_get_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
          * user and app: another instance may have been authorized
          */
 
-        ngx_oc_failed(res, NGX_OC_CONSENT, NULL,
+        res->kind = NGX_OC_CALL_VERDICT;
+
+        ngx_oc_failed(res, NGX_OC_ANSWER_REVOKED, NULL,
                       "the upstream rejected the token of instance %L: "
                       "re-authorization needed (was another instance "
                       "authorized for the same Pipedrive app?)", oci.id);
@@ -399,16 +407,15 @@ ngx_oc_create_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
     ngx_oc_api_instance_t  oci;
 
     if (h->status != 200 && h->status != 201) {
-        ngx_oc_failed(res, h->status == 401 ? NGX_OC_UNAUTHORIZED
-                                            : NGX_OC_FAILED,
-                      h, "POST /instances");
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, h, "POST /instances");
         return;
     }
 
     if (ngx_oc_api_parse_instance(res->pool, &h->response, &oci, &err)
         != NGX_OK)
     {
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL, "POST /instances: %V", &err);
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "POST /instances: %V",
+                      &err);
         return;
     }
 
@@ -420,7 +427,7 @@ ngx_oc_create_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
      */
 
     if (ngx_oc_lookup(res, 1) != NGX_OK) {
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
     }
 }
 
@@ -458,7 +465,9 @@ ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
     oi = res->oi;
 
     if (oci->disabled) {
-        ngx_oc_failed(res, NGX_OC_DISABLED, NULL,
+        res->kind = NGX_OC_CALL_VERDICT;
+
+        ngx_oc_failed(res, NGX_OC_ANSWER_DISABLED, NULL,
                       "instance disabled in Open Connectors");
         return;
     }
@@ -477,15 +486,17 @@ ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
                 || oci->digest.len == 0))
         {
             if (ngx_oc_retag(res, oci) != NGX_OK) {
-                ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+                ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
+                              "out of memory");
             }
 
             return;
         }
 
         if (ngx_oc_publish(res, oci, oi->digest,
-                           oci->id == res->created ? "created"
-                           : res->created ? "settled" : "found")
+                           oci->id == res->created ? NGX_OC_RESOLVED_CREATED
+                           : res->created ? NGX_OC_RESOLVED_SETTLED
+                           : NGX_OC_RESOLVED_FOUND)
             == NGX_OK)
         {
             ngx_oc_finish(res);
@@ -496,10 +507,11 @@ ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
 
     if (ngx_oc_body(res, 0, &body) != NGX_OK
         || ngx_oc_instance_path(res, oci->id, &path) != NGX_OK
-        || ngx_oc_call(res, "PATCH", &path, &body, ngx_oc_update_done)
+        || ngx_oc_call(res, NGX_OC_CALL_UPDATE, "PATCH", &path, &body,
+                          ngx_oc_update_done)
            != NGX_OK)
     {
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
     }
 }
 
@@ -538,7 +550,10 @@ ngx_oc_applied(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
 }
 
 
-/* PATCH /instances/{id} with the tags alone: no configuration write */
+/*
+ * PATCH /instances/{id} with the tags alone: no configuration write; it
+ * counts as a reconcile, whose failure keeps the token
+ */
 
 static ngx_int_t
 ngx_oc_retag(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
@@ -555,30 +570,24 @@ ngx_oc_retag(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
         return NGX_ERROR;
     }
 
-    return ngx_oc_call(res, "PATCH", &path, &body, ngx_oc_retag_done);
+    return ngx_oc_call(res, NGX_OC_CALL_UPDATE, "PATCH", &path, &body,
+                       ngx_oc_retag_done);
 }
 
-
-/* the token is good whatever the tag write did */
 
 void
 ngx_oc_retag_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 {
-    if (h->result != CURLE_OK) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "oc_instance \"%V\": tagging instance %L failed: %s, "
-                      "the next lookup scans again",
-                      &res->oi->block, res->winner.id, h->error);
-
-    } else if (h->status != 200) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "oc_instance \"%V\": tagging instance %L answered "
-                      "%l, the next lookup scans again",
-                      &res->oi->block, res->winner.id, h->status);
+    if (h->status != 200) {
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, h,
+                      "tagging instance %L (the next lookup scans again)",
+                      res->winner.id);
+        return;
     }
 
     if (ngx_oc_publish(res, &res->winner, res->oi->digest,
-                       res->created ? "settled" : "found")
+                       res->created ? NGX_OC_RESOLVED_SETTLED
+                                    : NGX_OC_RESOLVED_FOUND)
         == NGX_OK)
     {
         ngx_oc_finish(res);
@@ -586,47 +595,40 @@ ngx_oc_retag_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 }
 
 
-void
+static void
 ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 {
     ngx_str_t              err;
     ngx_oc_api_instance_t  oci;
 
-    if (h->status != 200 && res->code.len) {
-        ngx_oc_failed(res, NGX_OC_CONSENT, h,
-                      "re-authorizing with PATCH /instances/{id}");
-        return;
-    }
+    /* a reconcile that fails keeps the token (see ngx_oc_shm.c's table) */
 
-    if (h->result != CURLE_OK || h->status != 200) {
-        /* the instance and its token are fine, its configuration is old */
-
-        if (ngx_oc_publish(res, &res->winner, NULL, NULL) != NGX_OK) {
-            return;
-        }
-
-        if (h->result != CURLE_OK) {
-            ngx_oc_failed(res, NGX_OC_READY, NULL,
-                          "PATCH /instances/%L failed: %s",
-                          res->winner.id, h->error);
-
-        } else {
-            ngx_oc_failed(res, NGX_OC_READY, h, "PATCH /instances/%L",
-                          res->winner.id);
-        }
-
+    if (h->status != 200) {
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, h,
+                      res->code.len ? "re-authorizing with PATCH /instances/%L"
+                                    : "PATCH /instances/%L",
+                      res->winner.id);
         return;
     }
 
     if (ngx_oc_api_parse_instance(res->pool, &h->response, &oci, &err)
-        == NGX_OK
-        && oci.token.len)
+        == NGX_OK)
     {
-        res->winner.token = oci.token;
+        if (oci.id != res->winner.id) {
+            ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
+                          "PATCH /instances/%L answered with instance %L",
+                          res->winner.id, oci.id);
+            return;
+        }
+
+        if (oci.token.len) {
+            res->winner.token = oci.token;
+        }
     }
 
     if (ngx_oc_publish(res, &res->winner, res->oi->digest,
-                       res->code.len ? "re-authorized" : "updated")
+                       res->code.len ? NGX_OC_RESOLVED_REAUTHORIZED
+                                     : NGX_OC_RESOLVED_UPDATED)
         == NGX_OK)
     {
         ngx_oc_finish(res);
@@ -634,21 +636,24 @@ ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 }
 
 
-/*
- * NGX_ERROR: the resolution failed and is over; "action" is the outcome
- * logged and counted, NULL when ngx_oc_failed() reports it instead
- */
+/* NGX_ERROR: the resolution failed and is over */
 
 static ngx_int_t
 ngx_oc_publish(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci,
-    u_char *digest, const char *action)
+    u_char *digest, ngx_uint_t outcome)
 {
+    ngx_oc_answer_t     a;
     ngx_oc_instance_t  *oi;
+
+    static const char  *actions[] = {
+        "found", "created", "updated", "settled", "failed", "re-authorized"
+    };
 
     oi = res->oi;
 
     if (ngx_oc_api_valid_token(&oci->token) != NGX_OK) {
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+        res->kind = NGX_OC_CALL_VERDICT;
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                       "instance %L has no usable token", oci->id);
         return NGX_ERROR;
     }
@@ -661,15 +666,18 @@ ngx_oc_publish(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci,
                       "after an upstream 401", &oi->block, oci->id);
     }
 
-    ngx_oc_shm_publish(res->omcf, oi, oci->id, &oci->token, digest);
+    ngx_memzero(&a, sizeof(ngx_oc_answer_t));
+    a.call = NGX_OC_CALL_VERDICT;
+    a.answer = NGX_OC_ANSWER_TOKEN;
+    a.id = oci->id;
+    a.token = &oci->token;
+    a.digest = digest;
 
-    if (action == NULL) {
-        return NGX_OK;
-    }
+    (void) ngx_oc_shm_transition(res->omcf, oi, &a);
 
-    ngx_oc_status_resolved(oi, action);
+    ngx_oc_status_resolved(oi, outcome);
 
-    if (ngx_strcmp(action, "settled") == 0) {
+    if (outcome == NGX_OC_RESOLVED_SETTLED) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "oc_instance \"%V\": settled a duplicate: instance %L "
                       "was first, using it instead of instance %L, "
@@ -681,7 +689,7 @@ ngx_oc_publish(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci,
 
     ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                   "oc_instance \"%V\": %s instance %L \"%V\", token %*s...",
-                  &oi->block, action, oci->id, &oi->name,
+                  &oi->block, actions[outcome], oci->id, &oi->name,
                   (size_t) ngx_min(oci->token.len, 4), oci->token.data);
 
     return NGX_OK;
@@ -689,19 +697,18 @@ ngx_oc_publish(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci,
 
 
 void
-ngx_oc_failed(ngx_oc_resolver_t *res, ngx_uint_t state, ngx_oc_http_t *h,
-    const char *fmt, ...)
+ngx_oc_failed(ngx_oc_resolver_t *res, ngx_oc_answer_e answer,
+    ngx_oc_http_t *h, const char *fmt, ...)
 {
     u_char             *p, *last;
     va_list             args;
-    uint64_t            delay;
     ngx_str_t           error, message, request_id;
-    ngx_uint_t          level;
+    ngx_uint_t          level, state;
+    ngx_oc_answer_t     a;
     ngx_oc_instance_t  *oi;
     u_char              buf[NGX_OC_ERROR_MAX];
 
     oi = res->oi;
-    delay = 0;
 
     p = buf;
     last = buf + sizeof(buf);
@@ -722,33 +729,12 @@ ngx_oc_failed(ngx_oc_resolver_t *res, ngx_uint_t state, ngx_oc_http_t *h,
             p = ngx_slprintf(p, last, ": %V", &message);
         }
 
-        if (h->status == 403) {
-            state = NGX_OC_DISABLED;
+        if (h->status == 401) {
+            answer = NGX_OC_ANSWER_UNAUTHORIZED;
 
-        } else if (h->status == 401 && state != NGX_OC_CONSENT) {
-            /* the User or Organization secret was rejected */
-            state = NGX_OC_UNAUTHORIZED;
+        } else if (h->status == 403) {
+            answer = NGX_OC_ANSWER_FORBIDDEN;
         }
-    }
-
-    switch (state) {
-
-    case NGX_OC_CONSENT:
-        state = NGX_OC_UNAUTHORIZED;
-        delay = NGX_OC_NEVER;
-        break;
-
-    case NGX_OC_DISABLED:
-        delay = res->omcf->recheck_interval;
-        break;
-
-    case NGX_OC_UNAUTHORIZED:
-        if (h == NULL) {
-            /* no oauth2 instance yet: look again now and then, never POST */
-            delay = res->omcf->recheck_interval;
-        }
-
-        break;
     }
 
     error.data = buf;
@@ -756,10 +742,28 @@ ngx_oc_failed(ngx_oc_resolver_t *res, ngx_uint_t state, ngx_oc_http_t *h,
 
     /* the blocks that waited on this one's scan fail alike */
 
-    ngx_oc_scan_fail(res, state, &error);
+    ngx_oc_scan_fail(res, answer, &error);
 
-    ngx_oc_shm_fail(res->omcf, oi, state, delay, &error, &request_id);
-    ngx_oc_status_resolved(oi, "failed");
+    ngx_memzero(&a, sizeof(ngx_oc_answer_t));
+    a.call = res->kind;
+    a.answer = answer;
+    a.delay = res->delay;
+    a.error = &error;
+    a.request_id = &request_id;
+
+    if (a.call == NGX_OC_CALL_UPDATE) {
+        if (res->code.len) {
+            a.call = NGX_OC_CALL_REAUTHORIZE;
+
+        } else if (ngx_oc_api_valid_token(&res->winner.token) == NGX_OK) {
+            /* the instance and its token are fine, its configuration old */
+            a.id = res->winner.id;
+            a.token = &res->winner.token;
+        }
+    }
+
+    state = ngx_oc_shm_transition(res->omcf, oi, &a);
+    ngx_oc_status_resolved(oi, NGX_OC_RESOLVED_FAILED);
 
     /* an error when requests are refused, a warning when the token stays */
 

@@ -23,10 +23,6 @@
 #define NGX_OC_SCAN_LEADER      1
 #define NGX_OC_SCAN_FOLLOWER    2
 
-/* unauthorized until a person consents again: no automatic retry */
-#define NGX_OC_CONSENT          100
-#define NGX_OC_NEVER            ((uint64_t) 365 * 86400 * 1000)
-
 
 typedef void (*ngx_oc_step_pt)(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 
@@ -37,6 +33,8 @@ struct ngx_oc_resolver_s {
     ngx_pool_t                 *pool;
     ngx_oc_http_t              *http;
     ngx_oc_step_pt              step;
+    ngx_oc_call_e               kind;       /* of the call under way */
+    uint64_t                    delay;      /* ms, a failure's next try */
     ngx_uint_t                  attempt;
     ngx_event_t                 retry;
 
@@ -47,6 +45,9 @@ struct ngx_oc_resolver_s {
     ngx_str_t                   page;       /* the last next page token */
     unsigned                    no_scan:1;
     unsigned                    scanned:1;
+    int64_t                     created;
+    ngx_str_t                   stale;      /* token that got a 401 */
+    ngx_oc_api_instance_t       winner;
 
     /* a scan shared by the blocks that need one at the same time */
     ngx_uint_t                  scan;       /* NGX_OC_SCAN_* */
@@ -54,9 +55,6 @@ struct ngx_oc_resolver_s {
     ngx_queue_t                 followers;
     ngx_oc_resolver_t          *leader;
     ngx_array_t                *members;    /* sorted by name */
-    int64_t                     created;
-    ngx_str_t                   stale;      /* token that got a 401 */
-    ngx_oc_api_instance_t       winner;
 
     /* an OAuth2 grant code from oc_oauth_callback, and its request */
     ngx_str_t                   code;
@@ -64,10 +62,10 @@ struct ngx_oc_resolver_s {
 };
 
 
-ngx_int_t ngx_oc_call(ngx_oc_resolver_t *res, const char *method,
-    ngx_str_t *path, ngx_str_t *body, ngx_oc_step_pt step);
-void ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
-void ngx_oc_failed(ngx_oc_resolver_t *res, ngx_uint_t state,
+ngx_int_t ngx_oc_call(ngx_oc_resolver_t *res, ngx_oc_call_e kind,
+    const char *method, ngx_str_t *path, ngx_str_t *body,
+    ngx_oc_step_pt step);
+void ngx_oc_failed(ngx_oc_resolver_t *res, ngx_oc_answer_e answer,
     ngx_oc_http_t *h, const char *fmt, ...);
 ngx_http_request_t *ngx_oc_resolve_abort(ngx_oc_instance_t *oi);
 void ngx_oc_lookup_done(ngx_oc_resolver_t *res);
@@ -75,7 +73,7 @@ void ngx_oc_retag_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 
 /* ngx_oc_scan.c */
 ngx_int_t ngx_oc_lookup(ngx_oc_resolver_t *res, ngx_uint_t no_scan);
-void ngx_oc_scan_fail(ngx_oc_resolver_t *res, ngx_uint_t state,
+void ngx_oc_scan_fail(ngx_oc_resolver_t *res, ngx_oc_answer_e answer,
     ngx_str_t *error);
 void ngx_oc_scan_leave(ngx_oc_resolver_t *res);
 

@@ -99,7 +99,7 @@ ngx_oc_tag_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
     }
 
     if (h->status != 200) {
-        ngx_oc_failed(res, NGX_OC_FAILED, h, "GET /elements/{key}/instances "
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, h, "GET /elements/{key}/instances "
                       "by tag");
         return;
     }
@@ -111,7 +111,7 @@ ngx_oc_tag_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
         break;
 
     case NGX_DECLINED:
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                       "GET /elements/{key}/instances by tag: %V", &err);
         return;
 
@@ -145,7 +145,7 @@ found:
 
 nomem:
 
-    ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+    ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
 }
 
 
@@ -207,7 +207,7 @@ ngx_oc_scan_join(ngx_oc_resolver_t *res)
     ngx_str_null(&res->page);
 
     if (ngx_oc_scan_page(res, NULL) != NGX_OK) {
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
     }
 }
 
@@ -234,7 +234,7 @@ ngx_oc_scan_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
     }
 
     if (h->status != 200) {
-        ngx_oc_failed(res, NGX_OC_FAILED, h, "GET /elements/{key}/instances");
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, h, "GET /elements/{key}/instances");
         return;
     }
 
@@ -251,7 +251,7 @@ ngx_oc_scan_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
         break;
 
     case NGX_DECLINED:
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                       "GET /elements/{key}/instances: %V", &err);
         return;
 
@@ -298,7 +298,7 @@ ngx_oc_scan_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 
 nomem:
 
-    ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+    ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
 }
 
 
@@ -484,7 +484,8 @@ ngx_oc_scan_end(ngx_oc_resolver_t *res)
 /* the scan failed: every block that waited on it fails alike */
 
 void
-ngx_oc_scan_fail(ngx_oc_resolver_t *res, ngx_uint_t state, ngx_str_t *error)
+ngx_oc_scan_fail(ngx_oc_resolver_t *res, ngx_oc_answer_e answer,
+    ngx_str_t *error)
 {
     ngx_queue_t         followers, *q;
     ngx_oc_resolver_t  *f;
@@ -511,8 +512,10 @@ ngx_oc_scan_fail(ngx_oc_resolver_t *res, ngx_uint_t state, ngx_str_t *error)
         f = ngx_queue_data(q, ngx_oc_resolver_t, scan_link);
         f->scan = NGX_OC_SCAN_NONE;
         f->leader = NULL;
+        f->kind = res->kind;
+        f->delay = res->delay;
 
-        ngx_oc_failed(f, state, NULL, "%V (in the scan of \"%V\")", error,
+        ngx_oc_failed(f, answer, NULL, "%V (in the scan of \"%V\")", error,
                       &res->oi->block);
     }
 }
@@ -602,7 +605,7 @@ ngx_oc_scan_leave(ngx_oc_resolver_t *res)
     }
 
     if (ngx_oc_scan_page(f, NULL) != NGX_OK) {
-        ngx_oc_failed(f, NGX_OC_FAILED, NULL, "out of memory");
+        ngx_oc_failed(f, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
     }
 }
 
@@ -666,7 +669,7 @@ ngx_oc_list_page(ngx_oc_resolver_t *res, ngx_str_t *tag, ngx_str_t *page,
 
     path.len = p - path.data;
 
-    return ngx_oc_call(res, "GET", &path, NULL, step);
+    return ngx_oc_call(res, NGX_OC_CALL_LIST, "GET", &path, NULL, step);
 }
 
 

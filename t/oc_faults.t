@@ -109,7 +109,9 @@ for my $case (@cases) {
 }
 
 # a reconcile that fails keeps the token: requests go on
-for my $f ([close => close => 1], [500 => status => 500]) {
+for my $f ([close => close => 1], [500 => status => 500],
+           [401 => status => 401], [403 => status => 403])
+{
     my ($name, %fault) = @$f;
     my $t = OCTest->new;
     my $sim = $t->sim;
@@ -125,6 +127,8 @@ for my $f ([close => close => 1], [500 => status => 500]) {
     ok($t->grep_log(qr/\[warn\].*PATCH \/instances\/$inst->{id}.*/
                     . qr/, the token stays in use$/),
        "PATCH $name: logged as a warning, requests are not refused");
+    like(http_get('/crm/contacts', timeout => 10), qr/ 200 /,
+         "PATCH $name: the next request too");
 
     $sim->clear_faults;
     my $end = time + 8;
