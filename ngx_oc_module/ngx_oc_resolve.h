@@ -45,6 +45,8 @@ struct ngx_oc_resolver_s {
     ngx_str_t                   page;       /* the last next page token */
     unsigned                    no_scan:1;
     unsigned                    scanned:1;
+    unsigned                    searching:1;    /* a tag search */
+    unsigned                    scan_pending:1; /* a leader, not started */
     int64_t                     created;
     ngx_str_t                   stale;      /* token that got a 401 */
     ngx_oc_api_instance_t       winner;

@@ -29,7 +29,10 @@ static ngx_int_t ngx_oc_tag_search(ngx_oc_resolver_t *res, ngx_str_t *page);
 static void ngx_oc_tag_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static ngx_array_t *ngx_oc_tag_match(void *data, ngx_str_t *element,
     ngx_str_t *name);
+static void ngx_oc_tag_search_end(ngx_oc_resolver_t *res);
 static void ngx_oc_scan_join(ngx_oc_resolver_t *res);
+static void ngx_oc_scan_kick(void);
+static void ngx_oc_scan_leave_scan(ngx_oc_resolver_t *res);
 static ngx_int_t ngx_oc_scan_page(ngx_oc_resolver_t *res, ngx_str_t *page);
 static void ngx_oc_scan_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static ngx_int_t ngx_oc_scan_members(ngx_oc_resolver_t *res);
@@ -45,8 +48,14 @@ static int ngx_libc_cdecl ngx_oc_member_cmp(const void *one,
     const void *two);
 
 
-/* the scans under way in this worker, their leaders */
+/* the scans under way or about to start in this worker, their leaders */
 static ngx_queue_t  ngx_oc_scans = { &ngx_oc_scans, &ngx_oc_scans };
+
+/*
+ * tag searches under way: a scan starts when none is, so that every
+ * block of a start or a restart whose search finds nothing joins it
+ */
+static ngx_uint_t   ngx_oc_searching;
 
 
 /* no_scan: a tag search alone (the instance nginx knew was deleted) */
@@ -72,6 +81,11 @@ ngx_oc_lookup(ngx_oc_resolver_t *res, ngx_uint_t no_scan)
     res->no_scan = no_scan;
     res->scanned = 0;
     ngx_str_null(&res->page);
+
+    if (!res->searching) {
+        res->searching = 1;
+        ngx_oc_searching++;
+    }
 
     return ngx_oc_tag_search(res, NULL);
 }
@@ -135,12 +149,16 @@ ngx_oc_tag_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 
 found:
 
+    ngx_oc_tag_search_end(res);
+
     if (res->matches.nelts || res->no_scan) {
         ngx_oc_lookup_done(res);
-        return;
+
+    } else {
+        ngx_oc_scan_join(res);
     }
 
-    ngx_oc_scan_join(res);
+    ngx_oc_scan_kick();
     return;
 
 nomem:
@@ -166,9 +184,19 @@ ngx_oc_tag_match(void *data, ngx_str_t *element, ngx_str_t *name)
 }
 
 
+static void
+ngx_oc_tag_search_end(ngx_oc_resolver_t *res)
+{
+    if (res->searching) {
+        res->searching = 0;
+        ngx_oc_searching--;
+    }
+}
+
+
 /*
  * joins a scan of the element that has not had its first page yet, or
- * starts one; the blocks of a start or a restart all join the first
+ * sets one up, to start when no tag search is under way any more
  */
 
 static void
@@ -199,15 +227,48 @@ ngx_oc_scan_join(ngx_oc_resolver_t *res)
 
     res->scan = NGX_OC_SCAN_LEADER;
     res->members = NULL;
+    res->scan_pending = 1;
     ngx_queue_init(&res->followers);
     ngx_queue_insert_tail(&ngx_oc_scans, &res->scan_link);
 
     res->pages = 0;
     res->listed = 0;
     ngx_str_null(&res->page);
+}
 
-    if (ngx_oc_scan_page(res, NULL) != NGX_OK) {
-        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
+
+/* no tag search is under way: the scans set up start */
+
+static void
+ngx_oc_scan_kick(void)
+{
+    ngx_queue_t        *q;
+    ngx_oc_resolver_t  *leader;
+
+    if (ngx_oc_searching || ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+again:
+
+    for (q = ngx_queue_head(&ngx_oc_scans);
+         q != ngx_queue_sentinel(&ngx_oc_scans);
+         q = ngx_queue_next(q))
+    {
+        leader = ngx_queue_data(q, ngx_oc_resolver_t, scan_link);
+
+        if (!leader->scan_pending) {
+            continue;
+        }
+
+        leader->scan_pending = 0;
+
+        if (ngx_oc_scan_page(leader, NULL) != NGX_OK) {
+            /* its followers fail with it: the queue changed */
+            ngx_oc_failed(leader, NGX_OC_ANSWER_ERROR, NULL,
+                          "out of memory");
+            goto again;
+        }
     }
 }
 
@@ -529,6 +590,20 @@ ngx_oc_scan_fail(ngx_oc_resolver_t *res, ngx_oc_answer_e answer,
 void
 ngx_oc_scan_leave(ngx_oc_resolver_t *res)
 {
+    if (res->searching) {
+        ngx_oc_tag_search_end(res);
+        ngx_oc_scan_leave_scan(res);
+        ngx_oc_scan_kick();
+        return;
+    }
+
+    ngx_oc_scan_leave_scan(res);
+}
+
+
+static void
+ngx_oc_scan_leave_scan(ngx_oc_resolver_t *res)
+{
     ngx_uint_t             i;
     ngx_queue_t           *q;
     ngx_oc_resolver_t     *f, *other;
@@ -597,16 +672,11 @@ ngx_oc_scan_leave(ngx_oc_resolver_t *res)
     ngx_queue_insert_tail(&ngx_oc_scans, &f->scan_link);
 
     f->matches.nelts = 0;
+    f->scan_pending = 1;
 
-    /* the worker is going away: its resolutions end with it */
+    /* started by ngx_oc_scan_kick(), unless the worker is going away */
 
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
-        return;
-    }
-
-    if (ngx_oc_scan_page(f, NULL) != NGX_OK) {
-        ngx_oc_failed(f, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
-    }
+    ngx_oc_scan_kick();
 }
 
 
