@@ -232,6 +232,29 @@ sub restart {
     $t->stop;
 }
 
+# a deleted instance: one GET, a tag search, the POST and the look after it
+# (the look that makes hosts that created at once settle on one instance)
+{
+    my $t = OCTest->new;
+    $FROM = 0;
+    my $sim = $t->sim;
+    $sim->seed_many(500, name => 'other-{n}', configuration => \%CONFIG);
+    $t->write_conf(scale_conf(1))->run;
+    like(http_get('/b1/contacts'), qr/ 200 /, 'deleted: warm');
+    my ($old) = grep { $_->{name} eq 'scale-1' } @{ $sim->instances };
+    $sim->delete_instance($old->{id});
+    $sim->reset;
+
+    like(http_get('/b1/contacts'), qr/ 401 /, 'deleted: the 401 passes');
+    like(http_get('/b1/contacts'), qr/ 200 /, 'deleted: then success');
+    is($sim->count('GET /instances/{id}'), 1, 'deleted: one GET by id');
+    my ($tag, $scan) = list_calls($sim);
+    is($scan, 0, 'deleted: no scan of the 500 others');
+    is($tag, 2, 'deleted: a tag search before the POST and one after');
+    is($sim->count('POST /instances'), 1, 'deleted: one POST');
+    $t->stop;
+}
+
 # an account larger than the old cap of 1,000 pages
 {
     my $t = OCTest->new;
