@@ -421,6 +421,8 @@ class State:
                 self.next_id += 1
                 self.instances[inst["id"]] = inst
                 self.index_add(inst)
+                # pre-rendered: a list page then costs a join
+                self.public_json(inst)
             return first_id, self.next_id - 1
 
     def set_disabled(self, inst_id, disabled):
