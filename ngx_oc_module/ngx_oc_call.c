@@ -14,6 +14,7 @@
 
 
 static void ngx_oc_call_done(ngx_oc_http_t *h);
+static void ngx_oc_call_started(ngx_oc_http_t *h);
 static ngx_uint_t ngx_oc_call_retry(ngx_oc_resolver_t *res,
     ngx_oc_http_t *h);
 static void ngx_oc_retry_handler(ngx_event_t *ev);
@@ -44,6 +45,7 @@ ngx_oc_call(ngx_oc_resolver_t *res, ngx_oc_call_e kind, const char *method,
     h->timeout = omcf->api_timeout;
     h->max_body = omcf->api_max_body;
     h->handler = ngx_oc_call_done;
+    h->started = ngx_oc_call_started;
     h->data = res;
 
     if (body) {
@@ -69,6 +71,17 @@ ngx_oc_call(ngx_oc_resolver_t *res, ngx_oc_call_e kind, const char *method,
                    &res->oi->block, method, path);
 
     return ngx_oc_http_start(h);
+}
+
+
+/* the call waited for a connection (oc_api_connections): hold on */
+
+static void
+ngx_oc_call_started(ngx_oc_http_t *h)
+{
+    ngx_oc_resolver_t  *res = h->data;
+
+    ngx_oc_shm_renew_lease(res->omcf, res->oi, 0);
 }
 
 

@@ -384,6 +384,10 @@ ngx_oc_curl_next_handler(ngx_event_t *ev)
         h->queued = 0;
 
         if (ngx_oc_http_add(h) == NGX_OK) {
+            if (h->started) {
+                h->started(h);
+            }
+
             continue;
         }
 

@@ -28,6 +28,7 @@ struct ngx_oc_http_s {
     size_t                      max_body;
     ngx_log_t                  *log;
     ngx_oc_http_handler_pt      handler;
+    ngx_oc_http_handler_pt      started;    /* left the queue, or NULL */
     void                       *data;
 
     /* the answer */

@@ -109,6 +109,23 @@ sub wait_resolved {
     $t->stop;
 }
 
+# stopping while calls wait for a connection: they leave the queue
+{
+    my $t = OCTest->new;
+    $FROM = 0;
+    my $sim = $t->sim;
+    $sim->latency(0.5);
+
+    $t->write_conf(scale_conf(4, http => 'oc_api_connections 1;'))->run;
+    my $end = time + 5;
+    sleep 0.05 until $sim->inflight->{inflight} >= 1 || time > $end;
+    is($sim->inflight->{inflight}, 1, 'queued: one call open, three wait');
+    my $master = $t->master_pid;
+    $t->stop;
+    ok(!OCTest::_alive($master), 'queued: nginx stopped with calls waiting');
+    unlike($t->error_log, qr/\[(alert|crit)\]/, 'queued: nothing went wrong');
+}
+
 {
     my $t = OCTest->new;
     $FROM = 0;

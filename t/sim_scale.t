@@ -103,4 +103,13 @@ my $bad = $sim->request(POST => '/_sim/instances/bulk',
 is($bad->{status}, 400, 'bulk count 0: 400');
 
 $sim->stop;
+
+# --max-page-size: long lists from few instances
+my $small = OCSim->start(max_page_size => 2);
+$small->seed_many(5, name => 's-{n}');
+$r = $small->api(GET => '/elements/pipedrive/instances?pageSize=200');
+is(scalar @{ $r->{json} }, 2, 'max page size 2: two entries');
+ok($r->{headers}{'elements-next-page-token'}, 'max page size 2: a next page');
+$small->stop;
+
 done_testing;
