@@ -16,6 +16,7 @@ static void ngx_oc_curl_timer_handler(ngx_event_t *ev);
 static void ngx_oc_curl_close(ngx_connection_t *c);
 static void ngx_oc_curl_finished(void);
 static ngx_int_t ngx_oc_http_add(ngx_oc_http_t *h);
+static CURLcode ngx_oc_http_setopts(ngx_oc_http_t *h, CURL *e);
 static void ngx_oc_http_remove(ngx_oc_http_t *h);
 static void ngx_oc_curl_next_handler(ngx_event_t *ev);
 static void ngx_oc_http_cleanup(void *data);
@@ -139,11 +140,10 @@ ngx_oc_http_create(ngx_pool_t *pool, ngx_log_t *log)
         return NULL;
     }
 
-    h->easy = curl_easy_init();
-    if (h->easy == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, log, 0, "curl_easy_init() failed");
-        return NULL;
-    }
+    /*
+     * the easy handle is made when the transfer starts and freed when it
+     * ends: 1,000 resolutions waiting for a connection hold none
+     */
 
     cln->handler = ngx_oc_http_cleanup;
     cln->data = h;
@@ -160,8 +160,6 @@ ngx_int_t
 ngx_oc_http_start(ngx_oc_http_t *h)
 {
     u_char             *p;
-    CURL               *e;
-    CURLcode            rc;
     struct curl_slist  *list;
 
     if (ngx_oc_multi == NULL) {
@@ -171,10 +169,6 @@ ngx_oc_http_start(ngx_oc_http_t *h)
     /* a call started again before it ended: forget the first start */
 
     ngx_oc_http_abort(h);
-
-    e = h->easy;
-
-    curl_easy_reset(e);
     ngx_oc_http_free_headers(h);
 
     h->status = 0;
@@ -230,6 +224,88 @@ ngx_oc_http_start(ngx_oc_http_t *h)
         goto nomem;
     }
 
+    if (ngx_oc_curl_running >= ngx_oc_curl_max
+        || !ngx_queue_empty(&ngx_oc_curl_waiting))
+    {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, h->log, 0,
+                       "oc curl: %s queued, %ui running",
+                       h->method, ngx_oc_curl_running);
+
+        ngx_queue_insert_tail(&ngx_oc_curl_waiting, &h->queue);
+        h->queued = 1;
+
+        return NGX_OK;
+    }
+
+    return ngx_oc_http_add(h);
+
+nomem:
+
+    ngx_log_error(NGX_LOG_ALERT, h->log, 0, "curl_slist_append() failed");
+    return NGX_ERROR;
+}
+
+
+void
+ngx_oc_http_abort(ngx_oc_http_t *h)
+{
+    if (h->queued) {
+        ngx_queue_remove(&h->queue);
+        h->queued = 0;
+        return;
+    }
+
+    ngx_oc_http_remove(h);
+}
+
+
+static ngx_int_t
+ngx_oc_http_add(ngx_oc_http_t *h)
+{
+    CURLcode   rc;
+    CURLMcode  mrc;
+
+    h->easy = curl_easy_init();
+    if (h->easy == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, h->log, 0, "curl_easy_init() failed");
+        return NGX_ERROR;
+    }
+
+    rc = ngx_oc_http_setopts(h, h->easy);
+
+    if (rc != CURLE_OK) {
+        ngx_log_error(NGX_LOG_ALERT, h->log, 0,
+                      "curl_easy_setopt() failed: %s", curl_easy_strerror(rc));
+        goto failed;
+    }
+
+    mrc = curl_multi_add_handle(ngx_oc_multi, h->easy);
+    if (mrc != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ALERT, h->log, 0,
+                      "curl_multi_add_handle() failed: %s",
+                      curl_multi_strerror(mrc));
+        goto failed;
+    }
+
+    h->active = 1;
+    ngx_oc_curl_running++;
+
+    return NGX_OK;
+
+failed:
+
+    curl_easy_cleanup(h->easy);
+    h->easy = NULL;
+
+    return NGX_ERROR;
+}
+
+
+static CURLcode
+ngx_oc_http_setopts(ngx_oc_http_t *h, CURL *e)
+{
+    CURLcode  rc;
+
     rc = CURLE_OK;
 
 #define ngx_oc_setopt(opt, val)                                              \
@@ -278,64 +354,7 @@ ngx_oc_http_start(ngx_oc_http_t *h)
 
 #undef ngx_oc_setopt
 
-    if (rc != CURLE_OK) {
-        ngx_log_error(NGX_LOG_ALERT, h->log, 0,
-                      "curl_easy_setopt() failed: %s", curl_easy_strerror(rc));
-        return NGX_ERROR;
-    }
-
-    if (ngx_oc_curl_running >= ngx_oc_curl_max
-        || !ngx_queue_empty(&ngx_oc_curl_waiting))
-    {
-        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, h->log, 0,
-                       "oc curl: %s queued, %ui running",
-                       h->method, ngx_oc_curl_running);
-
-        ngx_queue_insert_tail(&ngx_oc_curl_waiting, &h->queue);
-        h->queued = 1;
-
-        return NGX_OK;
-    }
-
-    return ngx_oc_http_add(h);
-
-nomem:
-
-    ngx_log_error(NGX_LOG_ALERT, h->log, 0, "curl_slist_append() failed");
-    return NGX_ERROR;
-}
-
-
-void
-ngx_oc_http_abort(ngx_oc_http_t *h)
-{
-    if (h->queued) {
-        ngx_queue_remove(&h->queue);
-        h->queued = 0;
-        return;
-    }
-
-    ngx_oc_http_remove(h);
-}
-
-
-static ngx_int_t
-ngx_oc_http_add(ngx_oc_http_t *h)
-{
-    CURLMcode  mrc;
-
-    mrc = curl_multi_add_handle(ngx_oc_multi, h->easy);
-    if (mrc != CURLM_OK) {
-        ngx_log_error(NGX_LOG_ALERT, h->log, 0,
-                      "curl_multi_add_handle() failed: %s",
-                      curl_multi_strerror(mrc));
-        return NGX_ERROR;
-    }
-
-    h->active = 1;
-    ngx_oc_curl_running++;
-
-    return NGX_OK;
+    return rc;
 }
 
 
@@ -357,6 +376,11 @@ ngx_oc_http_remove(ngx_oc_http_t *h)
                       "curl_multi_remove_handle() failed: %s",
                       curl_multi_strerror(mrc));
     }
+
+    /* the connection stays in the multi handle's cache for the next call */
+
+    curl_easy_cleanup(h->easy);
+    h->easy = NULL;
 
     if (!ngx_queue_empty(&ngx_oc_curl_waiting)
         && !ngx_oc_curl_next_event.posted)
@@ -412,7 +436,11 @@ ngx_oc_http_cleanup(void *data)
         ngx_oc_http_abort(h);
     }
 
-    curl_easy_cleanup(h->easy);
+    if (h->easy) {
+        curl_easy_cleanup(h->easy);
+        h->easy = NULL;
+    }
+
     ngx_oc_http_free_headers(h);
 
     /* the answer may carry an instance token */
