@@ -32,7 +32,8 @@ typedef ngx_array_t *(*ngx_oc_api_match_pt)(void *data, ngx_str_t *element,
 ngx_int_t ngx_oc_api_parse_instance(ngx_pool_t *pool, ngx_str_t *body,
     ngx_oc_api_instance_t *oci, ngx_str_t *err);
 ngx_int_t ngx_oc_api_parse_list(ngx_pool_t *pool, ngx_str_t *body,
-    ngx_array_t *list, ngx_str_t *err);
+    ngx_str_t *element, ngx_str_t *name, ngx_array_t *list,
+    ngx_uint_t *entries, ngx_str_t *err);
 ngx_int_t ngx_oc_api_parse_matching(ngx_str_t *body,
     ngx_oc_api_match_pt match, void *data, ngx_uint_t *listed,
     ngx_str_t *err);

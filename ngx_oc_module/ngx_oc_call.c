@@ -10,7 +10,8 @@
 
 
 #define NGX_OC_RETRY_MIN        250
-#define NGX_OC_RETRY_AFTER_MAX  60
+/* the longest Retry-After honoured, in seconds; longer ones are cut */
+#define NGX_OC_RETRY_AFTER_MAX  600
 
 
 static void ngx_oc_call_done(ngx_oc_http_t *h);
@@ -58,6 +59,7 @@ ngx_oc_call(ngx_oc_resolver_t *res, ngx_oc_call_e kind, const char *method,
     res->step = step;
     res->kind = kind;
     res->attempt = 0;
+    res->delay = 0;
 
     res->retry.handler = ngx_oc_retry_handler;
     res->retry.data = res;
@@ -104,6 +106,11 @@ ngx_oc_call_done(ngx_oc_http_t *h)
 
     /* what a failure means for the state, ngx_oc_shm.c's table says */
 
+    if (h->result != CURLE_OK && res->kind == NGX_OC_CALL_CREATE) {
+        ngx_oc_create_lost(res, h);
+        return;
+    }
+
     if (h->result != CURLE_OK) {
         /* the path without its query: no tag or page token in the log */
 
@@ -140,6 +147,21 @@ ngx_oc_call_retry(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
     ngx_int_t   n;
     ngx_msec_t  delay;
 
+    n = ngx_oc_api_retry_after(&h->retry_after, NGX_OC_RETRY_AFTER_MAX);
+
+    /*
+     * longer than a request may wait for the token: the resolution fails
+     * at once, tried again then, and the requests get 503 meanwhile
+     */
+
+    if (n != NGX_ERROR && h->result == CURLE_OK
+        && (h->status >= 500 || h->status == 429)
+        && (ngx_msec_t) n * 1000 > res->omcf->wait_timeout)
+    {
+        res->delay = (uint64_t) n * 1000;
+        return 0;
+    }
+
     if (res->attempt >= res->omcf->api_retries) {
         return 0;
     }
@@ -152,9 +174,11 @@ ngx_oc_call_retry(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
     } else if (h->too_big || h->result == CURLE_PEER_FAILED_VERIFICATION) {
         /* neither fixes itself in a second */
         return 0;
-    }
 
-    n = ngx_oc_api_retry_after(&h->retry_after, NGX_OC_RETRY_AFTER_MAX);
+    } else if (res->kind == NGX_OC_CALL_CREATE) {
+        /* it may have created the instance: look before another POST */
+        return 0;
+    }
 
     if (n != NGX_ERROR) {
         delay = (ngx_msec_t) n * 1000;

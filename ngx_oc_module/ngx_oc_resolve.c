@@ -16,6 +16,10 @@ static ngx_oc_resolver_t *ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi, ngx_str_t *code);
 static void ngx_oc_get_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_create_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
+static void ngx_oc_look_again(ngx_event_t *ev);
+static ngx_int_t ngx_oc_surplus(ngx_oc_resolver_t *res,
+    ngx_oc_api_instance_t *winner);
+static ngx_int_t ngx_oc_delete_next(ngx_oc_resolver_t *res);
 static void ngx_oc_delete_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci);
 static ngx_int_t ngx_oc_applied(ngx_oc_resolver_t *res,
@@ -42,6 +46,17 @@ ngx_oc_resolve(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
 {
     if (oi->resolver) {
         return NGX_OK;
+    }
+
+    /*
+     * a worker that a reload retired never starts one: its requests wait
+     * for what the new workers find (ngx_oc_tick_handler() polls)
+     */
+
+    if (ngx_exiting) {
+        return (oi->state == NGX_OC_ABSENT || oi->state == NGX_OC_STALE
+                || ngx_oc_shm_lease_held(omcf, oi))
+               ? NGX_OK : NGX_DECLINED;
     }
 
     switch (ngx_oc_shm_try_lease(omcf, oi, 0)) {
@@ -175,7 +190,8 @@ ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     }
 
     if (ngx_array_init(&res->matches, pool, 4, sizeof(ngx_oc_api_instance_t))
-        != NGX_OK)
+        != NGX_OK
+        || ngx_array_init(&res->surplus, pool, 2, sizeof(int64_t)) != NGX_OK)
     {
         goto failed;
     }
@@ -255,6 +271,7 @@ ngx_oc_lookup_done(ngx_oc_resolver_t *res)
 
     oi = res->oi;
     oci = res->matches.elts;
+    res->listed = 1;
 
     if (res->matches.nelts == 0) {
 
@@ -264,6 +281,13 @@ ngx_oc_lookup_done(ngx_oc_resolver_t *res)
             ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                           "instance %L created but not listed",
                           res->created);
+            return;
+        }
+
+        if (res->doubt) {
+            ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
+                          "POST /instances got no answer and no instance "
+                          "has appeared since");
             return;
         }
 
@@ -308,38 +332,90 @@ ngx_oc_lookup_done(ngx_oc_resolver_t *res)
         }
     }
 
-    for (i = 0; i < res->matches.nelts; i++) {
-        if (&oci[i] != winner && oci[i].id != res->created) {
-            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "oc_instance \"%V\": duplicate instance %L "
-                          "named \"%V\", using instance %L",
-                          &oi->block, oci[i].id, &oi->name, winner->id);
-        }
-    }
-
     res->winner = *winner;
 
-    if (res->created && res->created != winner->id) {
+    if (ngx_oc_surplus(res, winner) != NGX_OK) {
+        goto nomem;
+    }
 
-        /* another host created one first: remove ours */
-
-        if (ngx_oc_instance_path(res, res->created, &path) != NGX_OK
-            || ngx_oc_call(res, NGX_OC_CALL_DELETE, "DELETE", &path, NULL,
-                           ngx_oc_delete_done)
-               != NGX_OK)
-        {
+    if (res->surplus.nelts) {
+        if (ngx_oc_delete_next(res) != NGX_OK) {
             goto nomem;
         }
 
         return;
     }
 
-    ngx_oc_settle(res, winner);
+    ngx_oc_settle(res, &res->winner);
     return;
 
 nomem:
 
     ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
+}
+
+
+/*
+ * the other instances of the name that nginx made: the one this
+ * resolution created, and those with this declaration's digest tag
+ * (a create that got no answer and landed later, another host's)
+ */
+
+static ngx_int_t
+ngx_oc_surplus(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *winner)
+{
+    int64_t                *id;
+    ngx_uint_t              i;
+    ngx_oc_instance_t      *oi;
+    ngx_oc_api_instance_t  *oci;
+
+    oi = res->oi;
+    oci = res->matches.elts;
+
+    for (i = 0; i < res->matches.nelts; i++) {
+        if (oci[i].id == winner->id) {
+            continue;
+        }
+
+        if (oci[i].id != res->created
+            && (oci[i].digest.len != NGX_OC_DIGEST_LEN
+                || ngx_memcmp(oci[i].digest.data, oi->digest,
+                              NGX_OC_DIGEST_LEN)
+                   != 0))
+        {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "oc_instance \"%V\": duplicate instance %L "
+                          "named \"%V\", using instance %L",
+                          &oi->block, oci[i].id, &oi->name, winner->id);
+            continue;
+        }
+
+        id = ngx_array_push(&res->surplus);
+        if (id == NULL) {
+            return NGX_ERROR;
+        }
+
+        *id = oci[i].id;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_oc_delete_next(ngx_oc_resolver_t *res)
+{
+    int64_t    *id;
+    ngx_str_t   path;
+
+    id = res->surplus.elts;
+
+    if (ngx_oc_instance_path(res, id[res->deleted], &path) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_oc_call(res, NGX_OC_CALL_DELETE, "DELETE", &path, NULL,
+                       ngx_oc_delete_done);
 }
 
 
@@ -435,22 +511,75 @@ ngx_oc_create_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 static void
 ngx_oc_delete_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 {
+    int64_t  *id;
+
+    id = res->surplus.elts;
+
     if (h->status == 200 || h->status == 204 || h->status == 404) {
-        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                      "oc_instance \"%V\": deleted duplicate instance %L, "
-                      "instance %L was first",
-                      &res->oi->block, res->created, res->winner.id);
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": deleted surplus instance %L "
+                      "that nginx made, instance %L was first",
+                      &res->oi->block, id[res->deleted], res->winner.id);
 
     } else {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "oc_instance \"%V\": deleting duplicate instance %L "
+                      "oc_instance \"%V\": deleting surplus instance %L "
                       "failed with status %l",
-                      &res->oi->block, res->created, h->status);
+                      &res->oi->block, id[res->deleted], h->status);
+    }
+
+    if (++res->deleted < res->surplus.nelts) {
+        if (ngx_oc_delete_next(res) != NGX_OK) {
+            ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
+        }
+
+        return;
     }
 
     /* res->created stays: ngx_oc_settle() reports the duplicate settled */
 
     ngx_oc_settle(res, &res->winner);
+}
+
+
+/*
+ * POST /instances got no answer: Open Connectors may still create the
+ * instance.  Never POST again blindly: look again once a slow create had
+ * time to finish, and have a later lookup delete a surplus one.
+ */
+
+void
+ngx_oc_create_lost(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
+{
+    ngx_msec_t  delay;
+
+    delay = 2 * res->omcf->api_timeout;
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "oc_instance \"%V\": POST /instances failed: %s, the "
+                  "instance may still be created: looking again in %M ms",
+                  &res->oi->block, h->error, delay);
+
+    res->doubt = 1;
+    res->matches.nelts = 0;
+    res->pages = 0;
+
+    res->retry.handler = ngx_oc_look_again;
+    ngx_oc_shm_renew_lease(res->omcf, res->oi, delay);
+    ngx_add_timer(&res->retry, delay);
+}
+
+
+static void
+ngx_oc_look_again(ngx_event_t *ev)
+{
+    ngx_oc_resolver_t  *res = ev->data;
+
+    /* an instance this POST made carries the identity tag */
+
+    if (ngx_oc_lookup(res, 1) != NGX_OK) {
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
+    }
 }
 
 
@@ -672,6 +801,8 @@ ngx_oc_publish(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci,
     a.id = oci->id;
     a.token = &oci->token;
     a.digest = digest;
+    a.doubt = res->doubt;
+    a.listed = res->listed;
 
     (void) ngx_oc_shm_transition(res->omcf, oi, &a);
 
@@ -748,6 +879,7 @@ ngx_oc_failed(ngx_oc_resolver_t *res, ngx_oc_answer_e answer,
     a.call = res->kind;
     a.answer = answer;
     a.delay = res->delay;
+    a.doubt = res->doubt;
     a.error = &error;
     a.request_id = &request_id;
 

@@ -40,7 +40,7 @@ struct ngx_oc_resolver_s {
 
     ngx_array_t                 matches;    /* of ngx_oc_api_instance_t */
     ngx_uint_t                  pages;
-    ngx_uint_t                  listed;
+    ngx_uint_t                  entries;    /* listed by a scan so far */
     ngx_str_t                   ident;      /* the identity tag */
     ngx_str_t                   page;       /* the last next page token */
     unsigned                    no_scan:1;
@@ -50,6 +50,11 @@ struct ngx_oc_resolver_s {
     int64_t                     created;
     ngx_str_t                   stale;      /* token that got a 401 */
     ngx_oc_api_instance_t       winner;
+    ngx_array_t                 surplus;    /* of int64_t, to delete */
+    ngx_uint_t                  deleted;    /* of them */
+
+    unsigned                    doubt:1;    /* a create may still land */
+    unsigned                    listed:1;   /* a full lookup was made */
 
     /* a scan shared by the blocks that need one at the same time */
     ngx_uint_t                  scan;       /* NGX_OC_SCAN_* */
@@ -69,6 +74,7 @@ ngx_int_t ngx_oc_call(ngx_oc_resolver_t *res, ngx_oc_call_e kind,
     ngx_oc_step_pt step);
 void ngx_oc_failed(ngx_oc_resolver_t *res, ngx_oc_answer_e answer,
     ngx_oc_http_t *h, const char *fmt, ...);
+void ngx_oc_create_lost(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 ngx_http_request_t *ngx_oc_resolve_abort(ngx_oc_instance_t *oi);
 void ngx_oc_lookup_done(ngx_oc_resolver_t *res);
 void ngx_oc_retag_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);

@@ -77,7 +77,7 @@ ngx_oc_lookup(ngx_oc_resolver_t *res, ngx_uint_t no_scan)
 
     res->matches.nelts = 0;
     res->pages = 0;
-    res->listed = 0;
+    res->entries = 0;
     res->no_scan = no_scan;
     res->scanned = 0;
     ngx_str_null(&res->page);
@@ -232,7 +232,7 @@ ngx_oc_scan_join(ngx_oc_resolver_t *res)
     ngx_queue_insert_tail(&ngx_oc_scans, &res->scan_link);
 
     res->pages = 0;
-    res->listed = 0;
+    res->entries = 0;
     ngx_str_null(&res->page);
 }
 
@@ -320,7 +320,7 @@ ngx_oc_scan_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
         goto nomem;
     }
 
-    res->listed += listed;
+    res->entries += listed;
 
     /* the blocks that wait on the scan hold their leases meanwhile */
 
@@ -344,7 +344,7 @@ ngx_oc_scan_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
                           "oc_instance \"%V\": scanning the instances of "
                           "element \"%V\", %ui pages, %ui instances so far",
                           &res->oi->block, &res->oi->element, res->pages,
-                          res->listed);
+                          res->entries);
         }
 
         if (ngx_oc_scan_page(res, &page) != NGX_OK) {
@@ -480,7 +480,7 @@ ngx_oc_scan_end(ngx_oc_resolver_t *res)
                       "(%ui instances) for %ui blocks; instances nginx "
                       "tags are found by one call from now on",
                       &res->oi->block, &res->oi->element, res->pages,
-                      res->listed,
+                      res->entries,
                       res->members ? res->members->nelts : (ngx_uint_t) 1);
     }
 
@@ -648,7 +648,7 @@ ngx_oc_scan_leave_scan(ngx_oc_resolver_t *res)
     f->leader = NULL;
     f->members = NULL;
     f->pages = 0;
-    f->listed = 0;
+    f->entries = 0;
     ngx_str_null(&f->page);
 
     ngx_queue_init(&f->followers);

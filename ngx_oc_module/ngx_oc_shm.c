@@ -13,6 +13,9 @@
 #define NGX_OC_BACKOFF_MAX      60000
 #define NGX_OC_CHECK_PAUSE      10000
 
+/* how long a create in doubt may take, in oc_api_timeout */
+#define NGX_OC_VERIFY_FACTOR    5
+
 /* unauthorized until a person consents again: no automatic retry */
 #define NGX_OC_NEVER            ((uint64_t) 365 * 86400 * 1000)
 
@@ -36,6 +39,8 @@ struct ngx_oc_header_buf_s {
 
 static ngx_oc_shrec_t *ngx_oc_shm_record(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi);
+static void ngx_oc_shm_reclaim(ngx_shm_zone_t *shm_zone,
+    ngx_oc_main_conf_t *omcf);
 static void ngx_oc_shm_ident(ngx_oc_instance_t *oi);
 static ngx_uint_t ngx_oc_shm_due(ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec,
     uint64_t now);
@@ -127,6 +132,8 @@ ngx_oc_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         }
     }
 
+    ngx_oc_shm_reclaim(shm_zone, omcf);
+
     oip = omcf->instances.elts;
 
     for (i = 0; i < omcf->instances.nelts; i++) {
@@ -153,12 +160,20 @@ ngx_oc_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 static ngx_oc_shrec_t *
 ngx_oc_shm_record(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
 {
+    u_char           platform[20];
+    ngx_sha1_t       sha1;
     ngx_queue_t     *q;
     ngx_oc_shrec_t  *rec;
 
     if (oi->block.len > NGX_OC_NAME_MAX) {
         return NULL;
     }
+
+    ngx_sha1_init(&sha1);
+    ngx_sha1_update(&sha1, omcf->api_url.data, omcf->api_url.len);
+    ngx_sha1_update(&sha1, "", 1);
+    ngx_sha1_update(&sha1, omcf->platform_auth.data, omcf->platform_auth.len);
+    ngx_sha1_final(platform, &sha1);
 
     ngx_shmtx_lock(&omcf->shpool->mutex);
 
@@ -171,9 +186,18 @@ ngx_oc_shm_record(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
         if (rec->block_len == oi->block.len
             && ngx_memcmp(rec->block, oi->block.data, oi->block.len) == 0)
         {
-            /* a reload may have fixed what failed: try again at once */
+            /*
+             * a reload that changed the declaration, the secrets or the
+             * URL may have fixed what failed: the first request tries
+             * again; an unchanged one keeps the back-off
+             */
 
-            if (rec->state == NGX_OC_FAILED) {
+            if (rec->state != NGX_OC_READY
+                && (ngx_memcmp(rec->newest, oi->digest, NGX_OC_DIGEST_LEN)
+                    != 0
+                    || ngx_memcmp(rec->platform, platform, sizeof(platform))
+                       != 0))
+            {
                 rec->next_retry = 0;
                 rec->failures = 0;
             }
@@ -202,6 +226,7 @@ found:
      */
 
     ngx_memcpy(rec->newest, oi->digest, NGX_OC_DIGEST_LEN);
+    ngx_memcpy(rec->platform, platform, sizeof(platform));
     rec->newest_until = ngx_oc_now_ms() + NGX_OC_RELOAD_GRACE;
 
 done:
@@ -209,6 +234,96 @@ done:
     ngx_shmtx_unlock(&omcf->shpool->mutex);
 
     return rec;
+}
+
+
+/*
+ * On a reload: the records of blocks that the new configuration no longer
+ * has are freed once no worker process uses them (old workers still
+ * serving keep theirs); those still used are named, since they take room
+ * that the new records may need.
+ */
+
+static void
+ngx_oc_shm_reclaim(ngx_shm_zone_t *shm_zone, ngx_oc_main_conf_t *omcf)
+{
+    ngx_uint_t           i, found;
+    ngx_queue_t         *q, *next;
+    ngx_oc_shrec_t      *rec;
+    ngx_oc_instance_t  **oip;
+
+    oip = omcf->instances.elts;
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    for (q = ngx_queue_head(&omcf->sh->records);
+         q != ngx_queue_sentinel(&omcf->sh->records);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        rec = ngx_queue_data(q, ngx_oc_shrec_t, queue);
+
+        found = 0;
+
+        for (i = 0; i < omcf->instances.nelts; i++) {
+            if (rec->block_len == oip[i]->block.len
+                && ngx_memcmp(rec->block, oip[i]->block.data,
+                              rec->block_len)
+                   == 0)
+            {
+                found = 1;
+                break;
+            }
+        }
+
+        if (found) {
+            continue;
+        }
+
+        if (rec->attached) {
+            ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
+                          "oc_zone \"%V\": the record of the removed "
+                          "oc_instance \"%*s\" stays while %ui old worker "
+                          "processes use it",
+                          &shm_zone->shm.name, rec->block_len, rec->block,
+                          rec->attached);
+            continue;
+        }
+
+        ngx_queue_remove(q);
+
+        /* it held a token */
+
+        ngx_explicit_memzero(rec, sizeof(ngx_oc_shrec_t));
+        ngx_slab_free_locked(omcf->shpool, rec);
+    }
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+}
+
+
+/* a worker process starts (1) or stops (-1) using its records */
+
+void
+ngx_oc_shm_attach(ngx_oc_main_conf_t *omcf, ngx_int_t n)
+{
+    ngx_uint_t           i;
+    ngx_oc_instance_t  **oip;
+
+    oip = omcf->instances.elts;
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    for (i = 0; i < omcf->instances.nelts; i++) {
+        if (n > 0) {
+            oip[i]->rec->attached++;
+
+        } else if (oip[i]->rec->attached) {
+            oip[i]->rec->attached--;
+        }
+    }
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
 }
 
 
@@ -244,7 +359,13 @@ ngx_oc_shm_refresh(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
     ngx_shmtx_lock(&omcf->shpool->mutex);
 
     if (ngx_oc_shm_copy(omcf, oi, rec) != NGX_OK) {
+        /* no header: the next request copies again, none waits on it */
+        oi->gen = 0;
         oi->state = NGX_OC_ABSENT;
+
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": no memory for the token copy",
+                      &oi->block);
     }
 
     ngx_shmtx_unlock(&omcf->shpool->mutex);
@@ -349,6 +470,10 @@ ngx_oc_shm_due(ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec, uint64_t now)
 
     case NGX_OC_READY:
         if (rec->check) {
+            return 1;
+        }
+
+        if (rec->verify_after && now >= rec->verify_after) {
             return 1;
         }
 
@@ -598,6 +723,19 @@ ngx_oc_shm_transition(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     ngx_oc_shm_failed(rec, state, delay, a, now);
 
 moved:
+
+    /* a create in doubt: a later full lookup deletes what it made */
+
+    if (a->doubt) {
+        rec->verify_after = ngx_max(rec->verify_after,
+                                    now + NGX_OC_VERIFY_FACTOR
+                                          * omcf->api_timeout);
+
+    } else if (a->listed && rec->state == NGX_OC_READY
+               && now >= rec->verify_after)
+    {
+        rec->verify_after = 0;
+    }
 
     if (rec->lease_pid == ngx_pid) {
         rec->lease_pid = 0;

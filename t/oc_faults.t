@@ -42,7 +42,8 @@ my @cases = (
     (map { ['GET /elements/{key}/instances', $_] }
          qw(500 429 close truncated timeout malformed ctype redirect
             toobig notoken badtoken)),
-    (map { ['POST /instances', $_] } qw(500 close timeout malformed 400)),
+    # a POST that times out is not repeated blindly (t/oc_create.t)
+    (map { ['POST /instances', $_] } qw(500 close malformed 400)),
     (map { ['GET /instances/{id}', $_] } qw(500 close malformed)),
 );
 
@@ -50,6 +51,9 @@ for my $case (@cases) {
     my ($endpoint, $name) = @$case;
     my ($calls, %fault) = @{ $kind{$name} };
     my $what = "$endpoint $name";
+
+    # a dropped POST may have created the instance: looked for, not retried
+    $calls = 1 if $endpoint eq 'POST /instances' && $name eq 'close';
 
     my $t = OCTest->new;
     my $sim = $t->sim;
@@ -80,7 +84,7 @@ for my $case (@cases) {
     if ($name eq 'close') {
         # libcurl itself reconnects once when a reused connection closes
         # before answering; that is not a retry of the module's
-        cmp_ok($sim->count($endpoint), '>=', 2, "$what: calls");
+        cmp_ok($sim->count($endpoint), '>=', $calls, "$what: calls");
         cmp_ok($sim->count($endpoint), '<=', 4, "$what: calls");
 
     } else {
