@@ -113,8 +113,8 @@ ngx_oc_tag_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
     }
 
     if (h->status != 200) {
-        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, h, "GET /elements/{key}/instances "
-                      "by tag");
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, h,
+                      "GET /elements/{key}/instances by tag");
         return;
     }
 
@@ -295,7 +295,8 @@ ngx_oc_scan_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
     }
 
     if (h->status != 200) {
-        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, h, "GET /elements/{key}/instances");
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, h,
+                      "GET /elements/{key}/instances");
         return;
     }
 
