@@ -63,15 +63,7 @@ static ngx_uint_t   ngx_oc_searching;
 ngx_int_t
 ngx_oc_lookup(ngx_oc_resolver_t *res, ngx_uint_t no_scan)
 {
-    ngx_oc_instance_t  *oi;
-
-    oi = res->oi;
-
-    if (res->ident.len == 0
-        && ngx_oc_api_ident_tag(res->pool, &oi->element, &oi->name,
-                                &res->ident)
-           != NGX_OK)
-    {
+    if (ngx_oc_ident(res) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -88,6 +80,20 @@ ngx_oc_lookup(ngx_oc_resolver_t *res, ngx_uint_t no_scan)
     }
 
     return ngx_oc_tag_search(res, NULL);
+}
+
+
+/* the identity tag of the instance, made once per resolution */
+
+ngx_int_t
+ngx_oc_ident(ngx_oc_resolver_t *res)
+{
+    if (res->ident.len) {
+        return NGX_OK;
+    }
+
+    return ngx_oc_api_ident_tag(res->pool, &res->oi->element, &res->oi->name,
+                                &res->ident);
 }
 
 
