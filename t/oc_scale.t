@@ -301,7 +301,8 @@ sub restart {
     my $inst = $sim->seed_instance(name => 'scale-1', config => \%CONFIG);
 
     $t->write_conf(scale_conf(1))->run;
-    is(wait_resolved($t, 1, qr/\[notice\].*oc_instance "b1": \w+ instance $inst->{id} /),
+    is(wait_resolved($t, 1,
+       qr/\[notice\].*oc_instance "b1": \w+ instance $inst->{id} /),
        1, '1,051 pages: found');
     my ($tag, $scan) = list_calls($sim);
     is($scan, 1051, '1,051 pages: each read once');
