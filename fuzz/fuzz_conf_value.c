@@ -292,6 +292,7 @@ ngx_oc_fuzz_body(ngx_str_t *key, ngx_str_t *value)
     ngx_str_t            element = ngx_string("pipedrive");
     ngx_str_t            name = ngx_string("fuzz");
     ngx_str_t            auth = ngx_string("emailPassword");
+    ngx_str_t            ident = ngx_string("ngx-oc:pipedrive:fuzz");
     ngx_str_t            body, *tag;
     ngx_array_t          tags, config;
     ngx_oc_config_kv_t  *kv;
@@ -317,8 +318,9 @@ ngx_oc_fuzz_body(ngx_str_t *key, ngx_str_t *value)
     ngx_memset(digest, '0', sizeof(digest));
 
     ngx_oc_fuzz_assert(ngx_oc_api_instance_body(ngx_oc_fuzz_pool, &element,
-                                                &name, &tags, &auth, &config,
-                                                digest, NULL, 1, &body)
+                                                &name, &tags, &ident, &auth,
+                                                &config, digest, NULL, 1,
+                                                &body)
                        == NGX_OK);
 
     ngx_oc_fuzz_touch(&body);

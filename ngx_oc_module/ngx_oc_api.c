@@ -11,6 +11,10 @@
 
 static ngx_int_t ngx_oc_api_instance(ngx_pool_t *pool, cJSON *json,
     ngx_oc_api_instance_t *oci, ngx_str_t *err);
+static ngx_int_t ngx_oc_api_tag(ngx_pool_t *pool, const char *tag,
+    const char *prefix, size_t len, ngx_str_t *value);
+static ngx_int_t ngx_oc_api_tags(ngx_pool_t *pool, cJSON *arr,
+    ngx_array_t *tags, ngx_str_t *ident, u_char *digest);
 static ngx_int_t ngx_oc_api_string(ngx_pool_t *pool, cJSON *item,
     ngx_str_t *s);
 static ngx_uint_t ngx_oc_api_equal(cJSON *item, ngx_str_t *value);
@@ -119,6 +123,105 @@ ngx_oc_api_parse_list(ngx_pool_t *pool, ngx_str_t *body, ngx_str_t *element,
 }
 
 
+/*
+ * a page of a list where only the instances "match" wants are kept, each
+ * in the array it names and from that array's pool, so that a scan of a
+ * large account keeps no more than its matches; "listed" counts them all
+ */
+
+ngx_int_t
+ngx_oc_api_parse_matching(ngx_str_t *body, ngx_oc_api_match_pt match,
+    void *data, ngx_uint_t *listed, ngx_str_t *err)
+{
+    cJSON                  *json, *item, *elt;
+    ngx_int_t               rc;
+    ngx_str_t               element, name;
+    ngx_array_t            *list;
+    ngx_oc_api_instance_t  *oci;
+
+    *listed = 0;
+
+    json = ngx_oc_api_parse(body, err);
+    if (json == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (!cJSON_IsArray(json)) {
+        ngx_str_set(err, "instance list is not a JSON array");
+        cJSON_Delete(json);
+        return NGX_DECLINED;
+    }
+
+    rc = NGX_OK;
+
+    cJSON_ArrayForEach(item, json) {
+
+        (*listed)++;
+
+        /* element and name read in place: nothing copied to skip one */
+
+        ngx_str_null(&element);
+        ngx_str_null(&name);
+
+        elt = cJSON_GetObjectItemCaseSensitive(item, "element");
+
+        if (cJSON_IsObject(elt)) {
+            elt = cJSON_GetObjectItemCaseSensitive(elt, "key");
+        }
+
+        /* a string with a control character matches nothing */
+
+        if (cJSON_IsString(elt) && elt->valuestring) {
+            element.data = (u_char *) elt->valuestring;
+            element.len = ngx_strlen(element.data);
+
+            if (!ngx_oc_api_clean(element.data, element.len)) {
+                continue;
+            }
+        }
+
+        elt = cJSON_GetObjectItemCaseSensitive(item, "name");
+
+        if (cJSON_IsString(elt) && elt->valuestring) {
+            name.data = (u_char *) elt->valuestring;
+            name.len = ngx_strlen(name.data);
+
+            if (!ngx_oc_api_clean(name.data, name.len)) {
+                continue;
+            }
+        }
+
+        if (!cJSON_IsObject(item) || element.len == 0 || name.len == 0) {
+            continue;
+        }
+
+        list = match(data, &element, &name);
+        if (list == NULL) {
+            continue;
+        }
+
+        oci = ngx_array_push(list);
+        if (oci == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        rc = ngx_oc_api_instance(list->pool, item, oci, err);
+        if (rc != NGX_OK) {
+            list->nelts--;
+            break;
+        }
+    }
+
+    /* the page holds every listed token: wipe it before it is freed */
+
+    ngx_oc_api_wipe(json);
+    cJSON_Delete(json);
+
+    return rc;
+}
+
+
 void
 ngx_oc_api_parse_error(ngx_pool_t *pool, ngx_str_t *body, ngx_str_t *message,
     ngx_str_t *request_id)
@@ -151,16 +254,16 @@ ngx_oc_api_parse_error(ngx_pool_t *pool, ngx_str_t *body, ngx_str_t *message,
 
 ngx_int_t
 ngx_oc_api_instance_body(ngx_pool_t *pool, ngx_str_t *element,
-    ngx_str_t *name, ngx_array_t *tags, ngx_str_t *auth, ngx_array_t *config,
-    u_char *digest, ngx_str_t *code, ngx_uint_t create, ngx_str_t *out)
+    ngx_str_t *name, ngx_array_t *tags, ngx_str_t *ident, ngx_str_t *auth,
+    ngx_array_t *config, u_char *digest, ngx_str_t *code, ngx_uint_t create,
+    ngx_str_t *out)
 {
     char                *text, *key;
     cJSON               *json, *obj, *arr;
-    ngx_str_t           *tag, dtag, *wipe;
+    ngx_str_t           *wipe;
     ngx_uint_t           i;
     ngx_pool_cleanup_t  *cln;
     ngx_oc_config_kv_t  *kv;
-    u_char               buf[sizeof(NGX_OC_DIGEST_TAG) + NGX_OC_DIGEST_LEN];
 
     json = cJSON_CreateObject();
     if (json == NULL) {
@@ -180,31 +283,10 @@ ngx_oc_api_instance_body(ngx_pool_t *pool, ngx_str_t *element,
         goto failed;
     }
 
-    /*
-     * the digest of the applied declaration travels as a tag, so that
-     * a restarted nginx or another host knows what was applied
-     */
-
     arr = cJSON_AddArrayToObject(json, "tags");
-    if (arr == NULL) {
-        goto failed;
-    }
-
-    tag = tags->elts;
-
-    for (i = 0; i < tags->nelts; i++) {
-        if (ngx_oc_api_add(pool, arr, NULL, &tag[i]) != NGX_OK) {
-            goto failed;
-        }
-    }
-
-    dtag.data = buf;
-    dtag.len = ngx_cpymem(ngx_cpymem(buf, NGX_OC_DIGEST_TAG,
-                                     sizeof(NGX_OC_DIGEST_TAG) - 1),
-                          digest, NGX_OC_DIGEST_LEN)
-               - buf;
-
-    if (ngx_oc_api_add(pool, arr, NULL, &dtag) != NGX_OK) {
+    if (arr == NULL
+        || ngx_oc_api_tags(pool, arr, tags, ident, digest) != NGX_OK)
+    {
         goto failed;
     }
 
@@ -283,6 +365,102 @@ failed:
     cJSON_Delete(json);
 
     return NGX_ERROR;
+}
+
+
+/* {"tags": [...]}: a tag write, not a configuration write */
+
+ngx_int_t
+ngx_oc_api_tags_body(ngx_pool_t *pool, ngx_array_t *tags, ngx_str_t *ident,
+    u_char *digest, ngx_str_t *out)
+{
+    char   *text;
+    cJSON  *json, *arr;
+
+    json = cJSON_CreateObject();
+    if (json == NULL) {
+        return NGX_ERROR;
+    }
+
+    arr = cJSON_AddArrayToObject(json, "tags");
+    if (arr == NULL
+        || ngx_oc_api_tags(pool, arr, tags, ident, digest) != NGX_OK)
+    {
+        cJSON_Delete(json);
+        return NGX_ERROR;
+    }
+
+    text = cJSON_PrintUnformatted(json);
+    cJSON_Delete(json);
+
+    if (text == NULL) {
+        return NGX_ERROR;
+    }
+
+    out->len = ngx_strlen(text);
+    out->data = ngx_pnalloc(pool, out->len + 1);
+
+    if (out->data != NULL) {
+        ngx_memcpy(out->data, text, out->len + 1);
+    }
+
+    cJSON_free(text);
+
+    return out->data ? NGX_OK : NGX_ERROR;
+}
+
+
+/* "ngx-oc:<element>:<name>": it stays when the declaration changes */
+
+ngx_int_t
+ngx_oc_api_ident_tag(ngx_pool_t *pool, ngx_str_t *element, ngx_str_t *name,
+    ngx_str_t *tag)
+{
+    tag->len = sizeof(NGX_OC_IDENT_TAG) - 1 + element->len + 1 + name->len;
+    tag->data = ngx_pnalloc(pool, tag->len);
+    if (tag->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(tag->data, NGX_OC_IDENT_TAG "%V:%V", element, name);
+
+    return NGX_OK;
+}
+
+
+/*
+ * the declared tags, the identity tag (how any nginx finds the instance)
+ * and the digest of the applied declaration (so that a restarted nginx
+ * or another host knows what was applied)
+ */
+
+static ngx_int_t
+ngx_oc_api_tags(ngx_pool_t *pool, cJSON *arr, ngx_array_t *tags,
+    ngx_str_t *ident, u_char *digest)
+{
+    ngx_str_t   *tag, dtag;
+    ngx_uint_t   i;
+    u_char       buf[sizeof(NGX_OC_DIGEST_TAG) + NGX_OC_DIGEST_LEN];
+
+    tag = tags->elts;
+
+    for (i = 0; i < tags->nelts; i++) {
+        if (ngx_oc_api_add(pool, arr, NULL, &tag[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_oc_api_add(pool, arr, NULL, ident) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    dtag.data = buf;
+    dtag.len = ngx_cpymem(ngx_cpymem(buf, NGX_OC_DIGEST_TAG,
+                                     sizeof(NGX_OC_DIGEST_TAG) - 1),
+                          digest, NGX_OC_DIGEST_LEN)
+               - buf;
+
+    return ngx_oc_api_add(pool, arr, NULL, &dtag);
 }
 
 
@@ -509,32 +687,78 @@ ngx_oc_api_instance(ngx_pool_t *pool, cJSON *json, ngx_oc_api_instance_t *oci,
 
     item = cJSON_GetObjectItemCaseSensitive(json, "tags");
 
-    if (cJSON_IsArray(item)) {
-        cJSON_ArrayForEach(tag, item) {
-            if (!cJSON_IsString(tag)
-                || ngx_strncmp(tag->valuestring, NGX_OC_DIGEST_TAG,
-                               sizeof(NGX_OC_DIGEST_TAG) - 1)
-                   != 0)
-            {
-                continue;
-            }
+    if (!cJSON_IsArray(item)) {
+        return NGX_OK;
+    }
 
-            s.data = (u_char *) tag->valuestring
-                     + sizeof(NGX_OC_DIGEST_TAG) - 1;
+    cJSON_ArrayForEach(tag, item) {
+        if (!cJSON_IsString(tag) || tag->valuestring == NULL) {
+            continue;
+        }
+
+        if (ngx_oc_api_tag(pool, tag->valuestring, NGX_OC_DIGEST_TAG,
+                           sizeof(NGX_OC_DIGEST_TAG) - 1, &oci->digest)
+            == NGX_ERROR
+            || ngx_oc_api_tag(pool, tag->valuestring,
+                              NGX_OC_LEGACY_DIGEST_TAG,
+                              sizeof(NGX_OC_LEGACY_DIGEST_TAG) - 1,
+                              &oci->legacy)
+               == NGX_ERROR)
+        {
+            return NGX_ERROR;
+        }
+
+        /* the whole tag: it is compared with the one expected */
+
+        if (ngx_strncmp(tag->valuestring, NGX_OC_IDENT_TAG,
+                        sizeof(NGX_OC_IDENT_TAG) - 1)
+            == 0)
+        {
+            s.data = (u_char *) tag->valuestring;
             s.len = ngx_strlen(s.data);
 
             if (!ngx_oc_api_clean(s.data, s.len)) {
                 continue;
             }
 
-            oci->digest.data = ngx_pstrdup(pool, &s);
-            if (oci->digest.data == NULL) {
+            oci->ident.data = ngx_pstrdup(pool, &s);
+            if (oci->ident.data == NULL) {
                 return NGX_ERROR;
             }
 
-            oci->digest.len = s.len;
+            oci->ident.len = s.len;
         }
     }
+
+    return NGX_OK;
+}
+
+
+/* the value after "prefix" of a tag that starts with it */
+
+static ngx_int_t
+ngx_oc_api_tag(ngx_pool_t *pool, const char *tag, const char *prefix,
+    size_t len, ngx_str_t *value)
+{
+    ngx_str_t  s;
+
+    if (ngx_strncmp(tag, prefix, len) != 0) {
+        return NGX_DECLINED;
+    }
+
+    s.data = (u_char *) tag + len;
+    s.len = ngx_strlen(s.data);
+
+    if (!ngx_oc_api_clean(s.data, s.len)) {
+        return NGX_DECLINED;
+    }
+
+    value->data = ngx_pstrdup(pool, &s);
+    if (value->data == NULL && s.len) {
+        return NGX_ERROR;
+    }
+
+    value->len = s.len;
 
     return NGX_OK;
 }

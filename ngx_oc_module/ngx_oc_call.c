@@ -15,6 +15,7 @@
 
 
 static void ngx_oc_call_done(ngx_oc_http_t *h);
+static void ngx_oc_call_started(ngx_oc_http_t *h);
 static ngx_uint_t ngx_oc_call_retry(ngx_oc_resolver_t *res,
     ngx_oc_http_t *h);
 static void ngx_oc_retry_handler(ngx_event_t *ev);
@@ -45,6 +46,7 @@ ngx_oc_call(ngx_oc_resolver_t *res, ngx_oc_call_e kind, const char *method,
     h->timeout = omcf->api_timeout;
     h->max_body = omcf->api_max_body;
     h->handler = ngx_oc_call_done;
+    h->started = ngx_oc_call_started;
     h->data = res;
 
     if (body) {
@@ -74,10 +76,23 @@ ngx_oc_call(ngx_oc_resolver_t *res, ngx_oc_call_e kind, const char *method,
 }
 
 
+/* the call waited for a connection (oc_api_connections): hold on */
+
+static void
+ngx_oc_call_started(ngx_oc_http_t *h)
+{
+    ngx_oc_resolver_t  *res = h->data;
+
+    ngx_oc_shm_renew_lease(res->omcf, res->oi, 0);
+}
+
+
 static void
 ngx_oc_call_done(ngx_oc_http_t *h)
 {
     ngx_oc_resolver_t  *res = h->data;
+
+    u_char  *path, *end;
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "oc resolve \"%V\": status %l, %uz bytes, curl %d",
@@ -97,10 +112,15 @@ ngx_oc_call_done(ngx_oc_http_t *h)
     }
 
     if (h->result != CURLE_OK) {
+        /* the path without its query: no tag or page token in the log */
+
+        path = h->url.data + res->omcf->api_url.len;
+        end = (u_char *) ngx_strchr(path, '?');
+
         ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
-                      "%s %s failed: %s",
-                      h->method, h->url.data + res->omcf->api_url.len,
-                      h->error);
+                      "%s %*s failed: %s", h->method,
+                      (size_t) (end ? end - path : (ssize_t) ngx_strlen(path)),
+                      path, h->error);
         return;
     }
 

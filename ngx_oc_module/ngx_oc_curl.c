@@ -16,6 +16,10 @@ static void ngx_oc_curl_event_handler(ngx_event_t *ev);
 static void ngx_oc_curl_timer_handler(ngx_event_t *ev);
 static void ngx_oc_curl_close(ngx_connection_t *c);
 static void ngx_oc_curl_finished(void);
+static ngx_int_t ngx_oc_http_add(ngx_oc_http_t *h);
+static CURLcode ngx_oc_http_setopts(ngx_oc_http_t *h, CURL *e);
+static void ngx_oc_http_remove(ngx_oc_http_t *h);
+static void ngx_oc_curl_next_handler(ngx_event_t *ev);
 static void ngx_oc_http_cleanup(void *data);
 static void ngx_oc_http_free_headers(ngx_oc_http_t *h);
 
@@ -24,6 +28,16 @@ static void ngx_oc_http_free_headers(ngx_oc_http_t *h);
 static CURLM        *ngx_oc_multi;
 static ngx_event_t   ngx_oc_curl_timer_event;
 static ngx_log_t    *ngx_oc_curl_log;
+
+/*
+ * oc_api_connections: at most that many transfers in the multi handle;
+ * the others wait in order, and a freed slot starts the next one from
+ * a posted event, never from inside the caller that freed it
+ */
+static ngx_uint_t    ngx_oc_curl_max = 8;
+static ngx_uint_t    ngx_oc_curl_running;
+static ngx_queue_t   ngx_oc_curl_waiting;
+static ngx_event_t   ngx_oc_curl_next_event;
 
 /* oc_ssl_verify and oc_ssl_trusted_certificate */
 static ngx_flag_t    ngx_oc_curl_verify = 1;
@@ -40,6 +54,14 @@ ngx_oc_curl_init(ngx_cycle_t *cycle)
     omcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_oc_module);
 
     ngx_oc_curl_verify = omcf->ssl_verify;
+    ngx_oc_curl_max = omcf->api_connections;
+    ngx_oc_curl_running = 0;
+
+    ngx_queue_init(&ngx_oc_curl_waiting);
+
+    ngx_oc_curl_next_event.handler = ngx_oc_curl_next_handler;
+    ngx_oc_curl_next_event.log = cycle->log;
+    ngx_oc_curl_next_event.cancelable = 1;
     ngx_oc_curl_cainfo = (char *) omcf->ssl_trusted_certificate.data;
 
     rc = curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -92,6 +114,10 @@ ngx_oc_curl_done(ngx_cycle_t *cycle)
         ngx_del_timer(&ngx_oc_curl_timer_event);
     }
 
+    if (ngx_oc_curl_next_event.posted) {
+        ngx_delete_posted_event(&ngx_oc_curl_next_event);
+    }
+
     curl_multi_cleanup(ngx_oc_multi);
     ngx_oc_multi = NULL;
 
@@ -115,11 +141,10 @@ ngx_oc_http_create(ngx_pool_t *pool, ngx_log_t *log)
         return NULL;
     }
 
-    h->easy = curl_easy_init();
-    if (h->easy == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, log, 0, "curl_easy_init() failed");
-        return NULL;
-    }
+    /*
+     * the easy handle is made when the transfer starts and freed when it
+     * ends: 1,000 resolutions waiting for a connection hold none
+     */
 
     cln->handler = ngx_oc_http_cleanup;
     cln->data = h;
@@ -136,18 +161,15 @@ ngx_int_t
 ngx_oc_http_start(ngx_oc_http_t *h)
 {
     u_char             *p;
-    CURL               *e;
-    CURLcode            rc;
-    CURLMcode           mrc;
     struct curl_slist  *list;
 
     if (ngx_oc_multi == NULL) {
         return NGX_ERROR;
     }
 
-    e = h->easy;
+    /* a call started again before it ended: forget the first start */
 
-    curl_easy_reset(e);
+    ngx_oc_http_abort(h);
     ngx_oc_http_free_headers(h);
 
     h->status = 0;
@@ -203,6 +225,88 @@ ngx_oc_http_start(ngx_oc_http_t *h)
         goto nomem;
     }
 
+    if (ngx_oc_curl_running >= ngx_oc_curl_max
+        || !ngx_queue_empty(&ngx_oc_curl_waiting))
+    {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, h->log, 0,
+                       "oc curl: %s queued, %ui running",
+                       h->method, ngx_oc_curl_running);
+
+        ngx_queue_insert_tail(&ngx_oc_curl_waiting, &h->queue);
+        h->queued = 1;
+
+        return NGX_OK;
+    }
+
+    return ngx_oc_http_add(h);
+
+nomem:
+
+    ngx_log_error(NGX_LOG_ALERT, h->log, 0, "curl_slist_append() failed");
+    return NGX_ERROR;
+}
+
+
+void
+ngx_oc_http_abort(ngx_oc_http_t *h)
+{
+    if (h->queued) {
+        ngx_queue_remove(&h->queue);
+        h->queued = 0;
+        return;
+    }
+
+    ngx_oc_http_remove(h);
+}
+
+
+static ngx_int_t
+ngx_oc_http_add(ngx_oc_http_t *h)
+{
+    CURLcode   rc;
+    CURLMcode  mrc;
+
+    h->easy = curl_easy_init();
+    if (h->easy == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, h->log, 0, "curl_easy_init() failed");
+        return NGX_ERROR;
+    }
+
+    rc = ngx_oc_http_setopts(h, h->easy);
+
+    if (rc != CURLE_OK) {
+        ngx_log_error(NGX_LOG_ALERT, h->log, 0,
+                      "curl_easy_setopt() failed: %s", curl_easy_strerror(rc));
+        goto failed;
+    }
+
+    mrc = curl_multi_add_handle(ngx_oc_multi, h->easy);
+    if (mrc != CURLM_OK) {
+        ngx_log_error(NGX_LOG_ALERT, h->log, 0,
+                      "curl_multi_add_handle() failed: %s",
+                      curl_multi_strerror(mrc));
+        goto failed;
+    }
+
+    h->active = 1;
+    ngx_oc_curl_running++;
+
+    return NGX_OK;
+
+failed:
+
+    curl_easy_cleanup(h->easy);
+    h->easy = NULL;
+
+    return NGX_ERROR;
+}
+
+
+static CURLcode
+ngx_oc_http_setopts(ngx_oc_http_t *h, CURL *e)
+{
+    CURLcode  rc;
+
     rc = CURLE_OK;
 
 #define ngx_oc_setopt(opt, val)                                              \
@@ -251,33 +355,12 @@ ngx_oc_http_start(ngx_oc_http_t *h)
 
 #undef ngx_oc_setopt
 
-    if (rc != CURLE_OK) {
-        ngx_log_error(NGX_LOG_ALERT, h->log, 0,
-                      "curl_easy_setopt() failed: %s", curl_easy_strerror(rc));
-        return NGX_ERROR;
-    }
-
-    mrc = curl_multi_add_handle(ngx_oc_multi, e);
-    if (mrc != CURLM_OK) {
-        ngx_log_error(NGX_LOG_ALERT, h->log, 0,
-                      "curl_multi_add_handle() failed: %s",
-                      curl_multi_strerror(mrc));
-        return NGX_ERROR;
-    }
-
-    h->active = 1;
-
-    return NGX_OK;
-
-nomem:
-
-    ngx_log_error(NGX_LOG_ALERT, h->log, 0, "curl_slist_append() failed");
-    return NGX_ERROR;
+    return rc;
 }
 
 
-void
-ngx_oc_http_abort(ngx_oc_http_t *h)
+static void
+ngx_oc_http_remove(ngx_oc_http_t *h)
 {
     CURLMcode  mrc;
 
@@ -286,12 +369,61 @@ ngx_oc_http_abort(ngx_oc_http_t *h)
     }
 
     h->active = 0;
+    ngx_oc_curl_running--;
 
     mrc = curl_multi_remove_handle(ngx_oc_multi, h->easy);
     if (mrc != CURLM_OK) {
         ngx_log_error(NGX_LOG_ALERT, h->log, 0,
                       "curl_multi_remove_handle() failed: %s",
                       curl_multi_strerror(mrc));
+    }
+
+    /* the connection stays in the multi handle's cache for the next call */
+
+    curl_easy_cleanup(h->easy);
+    h->easy = NULL;
+
+    if (!ngx_queue_empty(&ngx_oc_curl_waiting)
+        && !ngx_oc_curl_next_event.posted)
+    {
+        ngx_post_event(&ngx_oc_curl_next_event, &ngx_posted_events);
+    }
+}
+
+
+/* a connection is free: start the transfers that wait, in order */
+
+static void
+ngx_oc_curl_next_handler(ngx_event_t *ev)
+{
+    ngx_queue_t    *q;
+    ngx_oc_http_t  *h;
+
+    while (ngx_oc_curl_running < ngx_oc_curl_max
+           && !ngx_queue_empty(&ngx_oc_curl_waiting))
+    {
+        q = ngx_queue_head(&ngx_oc_curl_waiting);
+        ngx_queue_remove(q);
+
+        h = ngx_queue_data(q, ngx_oc_http_t, queue);
+        h->queued = 0;
+
+        if (ngx_oc_http_add(h) == NGX_OK) {
+            if (h->started) {
+                h->started(h);
+            }
+
+            continue;
+        }
+
+        /* the caller hears of it as of any transfer that failed */
+
+        h->result = CURLE_FAILED_INIT;
+        ngx_cpystrn((u_char *) h->error,
+                    (u_char *) "could not start the transfer",
+                    CURL_ERROR_SIZE);
+
+        h->handler(h);
     }
 }
 
@@ -305,7 +437,11 @@ ngx_oc_http_cleanup(void *data)
         ngx_oc_http_abort(h);
     }
 
-    curl_easy_cleanup(h->easy);
+    if (h->easy) {
+        curl_easy_cleanup(h->easy);
+        h->easy = NULL;
+    }
+
     ngx_oc_http_free_headers(h);
 
     /* the answer may carry an instance token */

@@ -28,6 +28,7 @@ struct ngx_oc_http_s {
     size_t                      max_body;
     ngx_log_t                  *log;
     ngx_oc_http_handler_pt      handler;
+    ngx_oc_http_handler_pt      started;    /* left the queue, or NULL */
     void                       *data;
 
     /* the answer */
@@ -46,7 +47,9 @@ struct ngx_oc_http_s {
     ngx_pool_t                 *pool;
     u_char                     *buf;
     size_t                      size;
-    unsigned                    active:1;
+    ngx_queue_t                 queue;      /* waiting for a connection */
+    unsigned                    active:1;   /* in the multi handle */
+    unsigned                    queued:1;
     unsigned                    too_big:1;
 };
 

@@ -61,6 +61,10 @@ static ngx_conf_num_bounds_t  ngx_oc_events_replay_max_bounds = {
     ngx_conf_check_num_bounds, 1, 1048576
 };
 
+static ngx_conf_num_bounds_t  ngx_oc_api_connections_bounds = {
+    ngx_conf_check_num_bounds, 1, 1024
+};
+
 
 static ngx_command_t  ngx_oc_commands[] = {
 
@@ -112,6 +116,13 @@ static ngx_command_t  ngx_oc_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_oc_main_conf_t, wait_timeout),
       &ngx_oc_positive_msec_p },
+
+    { ngx_string("oc_api_connections"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_oc_main_conf_t, api_connections),
+      &ngx_oc_api_connections_bounds },
 
     { ngx_string("oc_api_retries"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -286,6 +297,7 @@ ngx_oc_create_main_conf(ngx_conf_t *cf)
     omcf->wait_timeout = NGX_CONF_UNSET_MSEC;
     omcf->api_max_body = NGX_CONF_UNSET_SIZE;
     omcf->api_retries = NGX_CONF_UNSET_UINT;
+    omcf->api_connections = NGX_CONF_UNSET_UINT;
     omcf->recheck_interval = NGX_CONF_UNSET_MSEC;
     omcf->oauth_state_timeout = NGX_CONF_UNSET_MSEC;
     omcf->ssl_verify = NGX_CONF_UNSET;
@@ -307,6 +319,7 @@ ngx_oc_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(omcf->wait_timeout, 30000);
     ngx_conf_init_size_value(omcf->api_max_body, 1024 * 1024);
     ngx_conf_init_uint_value(omcf->api_retries, 3);
+    ngx_conf_init_uint_value(omcf->api_connections, 8);
     ngx_conf_init_msec_value(omcf->recheck_interval, 60000);
     ngx_conf_init_msec_value(omcf->oauth_state_timeout, 600000);
     ngx_conf_init_value(omcf->ssl_verify, 1);
@@ -705,7 +718,14 @@ ngx_oc_postconfiguration(ngx_conf_t *cf)
         oip = omcf->instances.elts;
 
         for (i = 0; i < omcf->instances.nelts; i++) {
-            ngx_oc_instance_digest(oip[i], oip[i]->digest);
+            if (ngx_oc_instance_digest(omcf, oip[i], oip[i]->digest)
+                != NGX_OK)
+            {
+                ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                              "oc_instance \"%V\": digest failed",
+                              &oip[i]->block);
+                return NGX_ERROR;
+            }
 
             if (oip[i]->oauth_used && oip[i]->auth != NGX_OC_AUTH_OAUTH2) {
                 ngx_log_error(NGX_LOG_EMERG, cf->log, 0,

@@ -21,9 +21,13 @@
 #define NGX_OC_TOKEN_MAX            512
 #define NGX_OC_ERROR_MAX            256
 #define NGX_OC_REQID_MAX            64
-#define NGX_OC_DIGEST_LEN           40      /* SHA-1, hex */
+#define NGX_OC_DIGEST_LEN           40      /* 160 bits, hex */
 
-#define NGX_OC_DIGEST_TAG           "ngx-oc-digest:"
+/* identity: "ngx-oc:<element>:<name>"; digest: keyed, of the declaration */
+#define NGX_OC_IDENT_TAG            "ngx-oc:"
+#define NGX_OC_DIGEST_TAG           "ngx-oc-digest-v2:"
+/* written by versions before the keyed digest: recognised, replaced */
+#define NGX_OC_LEGACY_DIGEST_TAG    "ngx-oc-digest:"
 
 #define NGX_OC_OAUTH_STATES         8
 #define NGX_OC_OAUTH_STATE_LEN      32      /* 128 bits, hex */
@@ -256,6 +260,7 @@ typedef struct {
     ngx_msec_t                  recheck_interval;
     ngx_msec_t                  oauth_state_timeout;
     ngx_uint_t                  api_retries;
+    ngx_uint_t                  api_connections;    /* per worker */
     size_t                      api_max_body;
 
     ngx_flag_t                  ssl_verify;
@@ -333,7 +338,9 @@ char *ngx_oc_oauth_callback(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 void ngx_oc_oauth_done(ngx_http_request_t *r);
 
 /* ngx_oc_digest.c */
-void ngx_oc_instance_digest(ngx_oc_instance_t *oi, u_char *digest);
+ngx_int_t ngx_oc_instance_digest(ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi, u_char *digest);
+void ngx_oc_instance_digest_legacy(ngx_oc_instance_t *oi, u_char *digest);
 
 
 #endif /* _NGX_OC_MODULE_H_INCLUDED_ */

@@ -14,9 +14,6 @@
 
 static ngx_oc_resolver_t *ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi, ngx_str_t *code);
-static ngx_int_t ngx_oc_list(ngx_oc_resolver_t *res, ngx_str_t *page);
-static void ngx_oc_list_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
-static void ngx_oc_lookup_done(ngx_oc_resolver_t *res);
 static void ngx_oc_get_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_create_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_look_again(ngx_event_t *ev);
@@ -25,6 +22,10 @@ static ngx_int_t ngx_oc_surplus(ngx_oc_resolver_t *res,
 static ngx_int_t ngx_oc_delete_next(ngx_oc_resolver_t *res);
 static void ngx_oc_delete_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci);
+static ngx_int_t ngx_oc_applied(ngx_oc_resolver_t *res,
+    ngx_oc_api_instance_t *oci);
+static ngx_int_t ngx_oc_retag(ngx_oc_resolver_t *res,
+    ngx_oc_api_instance_t *oci);
 static ngx_int_t ngx_oc_publish(ngx_oc_resolver_t *res,
     ngx_oc_api_instance_t *oci, u_char *digest, ngx_uint_t outcome);
 static void ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
@@ -140,6 +141,8 @@ ngx_oc_resolve_abort(ngx_oc_instance_t *oi)
     oi->resolver = NULL;
     r = res->request;
 
+    ngx_oc_scan_leave(res);
+
     if (res->retry.timer_set) {
         ngx_del_timer(&res->retry);
     }
@@ -236,7 +239,7 @@ ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
         return res;
     }
 
-    if (ngx_oc_list(res, NULL) != NGX_OK) {
+    if (ngx_oc_lookup(res, 0) != NGX_OK) {
         goto failed;
     }
 
@@ -256,97 +259,9 @@ failed:
 }
 
 
-static ngx_int_t
-ngx_oc_list(ngx_oc_resolver_t *res, ngx_str_t *page)
-{
-    ngx_str_t  path;
+/* the lookup is over: the instances that matched are in res->matches */
 
-    if (ngx_oc_api_list_path(res->pool, page, &path) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_oc_call(res, NGX_OC_CALL_LIST, "GET", &path, NULL,
-                       ngx_oc_list_done);
-}
-
-
-static void
-ngx_oc_list_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
-{
-    ngx_str_t               err, page;
-    ngx_uint_t              n, kept;
-    ngx_oc_instance_t      *oi;
-
-    oi = res->oi;
-
-    /* section 8 of the API notes: a list that matches nothing may be 404 */
-
-    if (h->status == 404) {
-        ngx_oc_lookup_done(res);
-        return;
-    }
-
-    if (h->status != 200) {
-        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, h, "GET /instances");
-        return;
-    }
-
-    /* only the entries of this declaration are kept, exactly matched */
-
-    n = 0;
-    kept = res->matches.nelts;
-
-    switch (ngx_oc_api_parse_list(res->pool, &h->response, &oi->element,
-                                  &oi->name, &res->matches, &n, &err))
-    {
-    case NGX_OK:
-        break;
-
-    case NGX_DECLINED:
-        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
-                      "GET /instances: %V", &err);
-        return;
-
-    default:
-        goto nomem;
-    }
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "oc resolve \"%V\": page of %ui entries, %ui not ours "
-                   "or not valid, skipped",
-                   &oi->block, n, n - (res->matches.nelts - kept));
-
-    if (n && h->next_page.len) {
-        if (++res->pages >= NGX_OC_MAX_PAGES) {
-            ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
-                          "GET /instances: more than %d pages",
-                          NGX_OC_MAX_PAGES);
-            return;
-        }
-
-        page.len = h->next_page.len;
-        page.data = ngx_pstrdup(res->pool, &h->next_page);
-        if (page.data == NULL) {
-            goto nomem;
-        }
-
-        if (ngx_oc_list(res, &page) != NGX_OK) {
-            goto nomem;
-        }
-
-        return;
-    }
-
-    ngx_oc_lookup_done(res);
-    return;
-
-nomem:
-
-    ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
-}
-
-
-static void
+void
 ngx_oc_lookup_done(ngx_oc_resolver_t *res)
 {
     ngx_str_t               path, body;
@@ -515,7 +430,9 @@ ngx_oc_get_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
                       "oc_instance \"%V\": instance %L no longer exists",
                       &res->oi->block, res->oi->rec->id);
 
-        if (ngx_oc_list(res, NULL) != NGX_OK) {
+        /* it carried the identity tag: a search for it, not a scan */
+
+        if (ngx_oc_lookup(res, 1) != NGX_OK) {
             ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
         }
 
@@ -580,12 +497,12 @@ ngx_oc_create_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 
     res->created = oci.id;
 
-    /* look again: another host may have created one at the same time */
+    /*
+     * look again: another host may have created one at the same time;
+     * every instance nginx creates carries the identity tag
+     */
 
-    res->matches.nelts = 0;
-    res->pages = 0;
-
-    if (ngx_oc_list(res, NULL) != NGX_OK) {
+    if (ngx_oc_lookup(res, 1) != NGX_OK) {
         ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
     }
 }
@@ -658,7 +575,9 @@ ngx_oc_look_again(ngx_event_t *ev)
 {
     ngx_oc_resolver_t  *res = ev->data;
 
-    if (ngx_oc_list(res, NULL) != NGX_OK) {
+    /* an instance this POST made carries the identity tag */
+
+    if (ngx_oc_lookup(res, 1) != NGX_OK) {
         ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
     }
 }
@@ -684,10 +603,32 @@ ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
 
     /* a grant code re-authorizes an instance that this did not create */
 
+    /* found by GET /instances/{id}: no lookup made the identity tag */
+
+    if (ngx_oc_ident(res) != NGX_OK) {
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
+        return;
+    }
+
     if ((res->code.len == 0 || oci->id == res->created)
-        && oci->digest.len == NGX_OC_DIGEST_LEN
-        && ngx_memcmp(oci->digest.data, oi->digest, NGX_OC_DIGEST_LEN) == 0)
+        && ngx_oc_applied(res, oci) == NGX_OK)
     {
+        /* found by a scan, or with the old digest: a tag write only */
+
+        if (oci->id != res->created
+            && (oci->ident.len != res->ident.len
+                || ngx_strncmp(oci->ident.data, res->ident.data,
+                               res->ident.len) != 0
+                || oci->digest.len == 0))
+        {
+            if (ngx_oc_retag(res, oci) != NGX_OK) {
+                ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
+                              "out of memory");
+            }
+
+            return;
+        }
+
         if (ngx_oc_publish(res, oci, oi->digest,
                            oci->id == res->created ? NGX_OC_RESOLVED_CREATED
                            : res->created ? NGX_OC_RESOLVED_SETTLED
@@ -707,6 +648,85 @@ ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
            != NGX_OK)
     {
         ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
+    }
+}
+
+
+/*
+ * NGX_OK: the instance has the declaration: its digest tag says so, or
+ * the tag of versions before the keyed digest does (computed only then)
+ */
+
+static ngx_int_t
+ngx_oc_applied(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
+{
+    u_char  legacy[NGX_OC_DIGEST_LEN];
+
+    if (oci->digest.len == NGX_OC_DIGEST_LEN) {
+        return ngx_memcmp(oci->digest.data, res->oi->digest,
+                          NGX_OC_DIGEST_LEN) == 0 ? NGX_OK : NGX_DECLINED;
+    }
+
+    if (oci->legacy.len != NGX_OC_DIGEST_LEN) {
+        return NGX_DECLINED;
+    }
+
+    ngx_oc_instance_digest_legacy(res->oi, legacy);
+
+    if (ngx_memcmp(oci->legacy.data, legacy, NGX_OC_DIGEST_LEN) != 0) {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                  "oc_instance \"%V\": instance %L carries the digest of "
+                  "an older version for this declaration, re-tagging it",
+                  &res->oi->block, oci->id);
+
+    return NGX_OK;
+}
+
+
+/*
+ * PATCH /instances/{id} with the tags alone: no configuration write; it
+ * counts as a reconcile, whose failure keeps the token
+ */
+
+static ngx_int_t
+ngx_oc_retag(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
+{
+    ngx_str_t  path, body;
+
+    res->winner = *oci;
+
+    if (ngx_oc_api_tags_body(res->pool, &res->oi->tags, &res->ident,
+                             res->oi->digest, &body)
+        != NGX_OK
+        || ngx_oc_instance_path(res, oci->id, &path) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_oc_call(res, NGX_OC_CALL_UPDATE, "PATCH", &path, &body,
+                       ngx_oc_retag_done);
+}
+
+
+void
+ngx_oc_retag_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
+{
+    if (h->status != 200) {
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, h,
+                      "tagging instance %L (the next lookup scans again)",
+                      res->winner.id);
+        return;
+    }
+
+    if (ngx_oc_publish(res, &res->winner, res->oi->digest,
+                       res->created ? NGX_OC_RESOLVED_SETTLED
+                                    : NGX_OC_RESOLVED_FOUND)
+        == NGX_OK)
+    {
+        ngx_oc_finish(res);
     }
 }
 
@@ -858,6 +878,10 @@ ngx_oc_failed(ngx_oc_resolver_t *res, ngx_oc_answer_e answer,
     error.data = buf;
     error.len = p - buf;
 
+    /* the blocks that waited on this one's scan fail alike */
+
+    ngx_oc_scan_fail(res, answer, &error);
+
     ngx_memzero(&a, sizeof(ngx_oc_answer_t));
     a.call = res->kind;
     a.answer = answer;
@@ -944,8 +968,13 @@ ngx_oc_body(ngx_oc_resolver_t *res, ngx_uint_t create, ngx_str_t *body)
 
     oi = res->oi;
 
+    if (ngx_oc_ident(res) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_oc_api_instance_body(res->pool, &oi->element, &oi->name,
-                                    &oi->tags, ngx_oc_auth_name(oi->auth),
+                                    &oi->tags, &res->ident,
+                                    ngx_oc_auth_name(oi->auth),
                                     &oi->config, oi->digest,
                                     res->code.len ? &res->code : NULL,
                                     create, body);

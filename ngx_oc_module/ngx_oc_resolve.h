@@ -13,8 +13,15 @@
 #include "ngx_oc_curl.h"
 
 
-#define NGX_OC_MAX_PAGES        1000
+/* the largest page Open Connectors gives (200 for GET /elements) */
+#define NGX_OC_PAGE_SIZE        200
 
+/* a scan longer than this many pages is logged as large */
+#define NGX_OC_LARGE_SCAN       50
+
+#define NGX_OC_SCAN_NONE        0
+#define NGX_OC_SCAN_LEADER      1
+#define NGX_OC_SCAN_FOLLOWER    2
 
 
 typedef void (*ngx_oc_step_pt)(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
@@ -33,6 +40,13 @@ struct ngx_oc_resolver_s {
 
     ngx_array_t                 matches;    /* of ngx_oc_api_instance_t */
     ngx_uint_t                  pages;
+    ngx_uint_t                  entries;    /* listed by a scan so far */
+    ngx_str_t                   ident;      /* the identity tag */
+    ngx_str_t                   page;       /* the last next page token */
+    unsigned                    no_scan:1;
+    unsigned                    scanned:1;
+    unsigned                    searching:1;    /* a tag search */
+    unsigned                    scan_pending:1; /* a leader, not started */
     int64_t                     created;
     ngx_str_t                   stale;      /* token that got a 401 */
     ngx_oc_api_instance_t       winner;
@@ -41,6 +55,13 @@ struct ngx_oc_resolver_s {
 
     unsigned                    doubt:1;    /* a create may still land */
     unsigned                    listed:1;   /* a full lookup was made */
+
+    /* a scan shared by the blocks that need one at the same time */
+    ngx_uint_t                  scan;       /* NGX_OC_SCAN_* */
+    ngx_queue_t                 scan_link;  /* in the scans or a leader's */
+    ngx_queue_t                 followers;
+    ngx_oc_resolver_t          *leader;
+    ngx_array_t                *members;    /* sorted by name */
 
     /* an OAuth2 grant code from oc_oauth_callback, and its request */
     ngx_str_t                   code;
@@ -55,6 +76,15 @@ void ngx_oc_failed(ngx_oc_resolver_t *res, ngx_oc_answer_e answer,
     ngx_oc_http_t *h, const char *fmt, ...);
 void ngx_oc_create_lost(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 ngx_http_request_t *ngx_oc_resolve_abort(ngx_oc_instance_t *oi);
+void ngx_oc_lookup_done(ngx_oc_resolver_t *res);
+void ngx_oc_retag_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
+
+/* ngx_oc_scan.c */
+ngx_int_t ngx_oc_lookup(ngx_oc_resolver_t *res, ngx_uint_t no_scan);
+ngx_int_t ngx_oc_ident(ngx_oc_resolver_t *res);
+void ngx_oc_scan_fail(ngx_oc_resolver_t *res, ngx_oc_answer_e answer,
+    ngx_str_t *error);
+void ngx_oc_scan_leave(ngx_oc_resolver_t *res);
 
 
 #endif /* _NGX_OC_RESOLVE_H_INCLUDED_ */

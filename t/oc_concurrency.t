@@ -21,7 +21,8 @@ use OCMany;
     my $sim = $t->sim;
 
     # hold the first lookup so that every request arrives while it runs
-    $sim->fault(endpoint => 'GET /instances', count => 1, delay => 1.5);
+    $sim->fault(endpoint => 'GET /elements/{key}/instances', count => 1,
+                delay => 1.5);
 
     $t->write_conf(oc_conf(workers => 2))->run;
 
@@ -29,8 +30,8 @@ use OCMany;
     my $ok = grep { /^HTTP\/1\.1 200 / } @r;
     is($ok, 200, 'cold start: all 200 requests succeed');
     is($sim->count('POST /instances'), 1, 'cold start: one POST /instances');
-    is($sim->count('GET /instances'), 2,
-       'cold start: one lookup, one look after creating');
+    is($sim->count('GET /elements/{key}/instances'), 3,
+       'cold start: one tag search, one scan, one look after creating');
     is($sim->count('GET /hubs/contacts'), 200, 'cold start: 200 hub calls');
 
     my @inst = @{ $sim->instances };

@@ -47,7 +47,7 @@ my %kind = (
 );
 
 my @cases = (
-    (map { ['GET /instances', $_] }
+    (map { ['GET /elements/{key}/instances', $_] }
          qw(500 429 close truncated timeout malformed ctype redirect
             toobig notoken badtoken)),
     # a POST that times out is not repeated blindly (t/oc_create.t)
@@ -97,7 +97,8 @@ sub next_case {
 {
     my ($t, $sim, $slot) = next_case();
     my $port = 8099;
-    $sim->fault(endpoint => 'GET /instances', count => 1000, status => 500);
+    $sim->fault(endpoint => 'GET /elements/{key}/instances', count => 1000,
+                status => 500);
     $t->write_conf(oc_conf(port => $port, workers => 2,
                            http => "oc_api_retries 1;"))->run;
 
@@ -110,7 +111,7 @@ sub next_case {
         my $next = $start + $batch * 0.25;
         sleep($next - time) if $next > time;
     }
-    my $calls = $sim->count('GET /instances');
+    my $calls = $sim->count('GET /elements/{key}/instances');
     my $took = time - $start;
 
     is($st{503}, 500, 'outage: 500 requests refused with 503')
@@ -224,7 +225,7 @@ for my $f ([close => close => 1], [500 => status => 500],
 
     $sim->clear_faults;
     $slot->{pending} = ["PATCH $name: applied after the back-off", sub {
-        grep { /^ngx-oc-digest:/ } @{ $sim->instances->[0]{tags} // [] }
+        grep { /^ngx-oc-digest-v2:/ } @{ $sim->instances->[0]{tags} // [] }
     }, $t];
 }
 

@@ -85,7 +85,7 @@ sub wait_for {
     like(http_get('/crm/contacts'), qr/ 200 /, 'rotated: then success');
     is(hub_token($sim), $token, 'rotated: new token used');
     is($sim->count('GET /instances/{id}'), 1, 'rotated: one GET by id');
-    is($sim->count('GET /instances'), 0, 'rotated: no list');
+    is($sim->count('GET /elements/{key}/instances'), 0, 'rotated: no list');
     is($sim->count('POST /instances'), 0, 'rotated: no POST');
     $t->stop;
 }

@@ -16,7 +16,8 @@ my $HTTP = "oc_api_timeout 1s;\n    oc_wait_timeout 3s;";
 
 sub throttled {
     my ($sim) = @_;
-    $sim->fault(endpoint => 'GET /instances', count => 1, status => 429,
+    $sim->fault(endpoint => 'GET /elements/{key}/instances', count => 1,
+                status => 429,
                 headers => { 'Retry-After' => '100' });
 }
 
@@ -28,11 +29,12 @@ sub throttled {
     $t->write_conf(oc_conf(http => $HTTP))->run;
 
     like(http_get('/crm/contacts'), qr/ 503 /, 'throttled: 503');
-    is($sim->count('GET /instances'), 1, 'throttled: one call');
+    is($sim->count('GET /elements/{key}/instances'), 1, 'throttled: one call');
 
     $t->reload;
     like(http_get('/crm/contacts'), qr/ 503 /, 'unchanged reload: still 503');
-    is($sim->count('GET /instances'), 1, 'unchanged reload: no new call');
+    is($sim->count('GET /elements/{key}/instances'), 1,
+       'unchanged reload: no new call');
 
     $t->write_conf(oc_conf(http => $HTTP,
                            config => { 'pipedrive.email' => 'new@example.com',

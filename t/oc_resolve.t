@@ -59,8 +59,9 @@ my %seed = (auth => 'emailPassword',
     is(hub_token($sim), $all[0]{token}, 'none: the new token used');
 
     like(http_get('/crm/accounts'), qr/ 200 /, 'none: second request');
-    is($sim->count('GET /instances'), 2,
-       'none: a lookup and one after creating, nothing per request');
+    is($sim->count('GET /elements/{key}/instances'), 3,
+       'none: a tag search, a scan of one page, a tag search after '
+       . 'creating, nothing per request');
     $t->stop;
 }
 
@@ -84,19 +85,24 @@ my %seed = (auth => 'emailPassword',
 # the match on the third page
 {
     my $t = OCTest->new;
-    my $sim = $t->sim(page_size => 2);
+    my $sim = $t->sim(max_page_size => 2);
     $sim->seed_instance(name => "other-$_", %seed) for 1 .. 4;
     my $inst = $sim->seed_instance(name => 'acme-crm', %seed);
     $t->write_conf(oc_conf())->run;
 
     like(http_get('/crm/contacts'), qr/ 200 /, 'page 3: request ok');
-    is($sim->count('GET /instances'), 3, 'page 3: three pages read');
+    is($sim->count('GET /elements/{key}/instances'), 4,
+       'page 3: a tag search and three pages read');
     is($sim->count('POST /instances'), 0, 'page 3: no POST');
     is(hub_token($sim), $inst->{token}, 'page 3: its token used');
 
     my @q = map { $_->{query} }
-            grep { $_->{endpoint} eq 'GET /instances' } @{ $sim->calls };
-    like($q[2], qr/nextPage=/, 'page 3: next page token followed');
+            grep { $_->{endpoint} eq 'GET /elements/{key}/instances' }
+            @{ $sim->calls };
+    like($q[0], qr/tags%5B%5D=ngx-oc%3Apipedrive%3Aacme-crm/,
+         'page 3: first the tag search');
+    like($q[1], qr/^pageSize=200$/, 'page 3: then the scan, 200 a page');
+    like($q[3], qr/nextPage=/, 'page 3: next page token followed');
     $t->stop;
 }
 

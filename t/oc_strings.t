@@ -32,7 +32,7 @@ my @foreign = (
 {
     my $t = OCTest->new;
     my $sim = $t->sim;
-    $sim->fault(endpoint => 'GET /instances', count => 1,
+    $sim->fault(endpoint => 'GET /elements/{key}/instances', count => 1,
                 body => '[' . join(',', @foreign) . ']');
     $t->write_conf(oc_conf(http => $HTTP))->run;
 
@@ -51,13 +51,14 @@ my @foreign = (
 for my $id ('7.9', '"7"', '-7', '0') {
     my $t = OCTest->new;
     my $sim = $t->sim;
-    $sim->fault(endpoint => 'GET /instances', count => 10,
+    $sim->fault(endpoint => 'GET /elements/{key}/instances', count => 10,
                 body => qq([{"id":$id,"name":"acme-crm",$E,"token":"tok"}]));
     $t->write_conf(oc_conf(http => $HTTP))->run;
 
     like(http_get('/crm/contacts', timeout => 8), qr/^HTTP\/1\.1 503 /,
          "id $id: 503");
-    ok($t->grep_log(qr/\[error\].*GET \/instances: instance has no valid "id"/),
+    ok($t->grep_log(qr/\[error\].*GET \/elements\/\{key\}\/instances /
+                    . qr/by tag: instance has no valid "id"/),
        "id $id: the reason is logged");
     is($sim->count('PATCH /instances/{id}'), 0, "id $id: no PATCH");
     is($sim->count('POST /instances'), 0, "id $id: no POST");

@@ -39,6 +39,8 @@ sub start {
                '--user-secret', $self->{user_secret},
                '--org-secret', $self->{org_secret});
     push @cmd, '--page-size', $opt{page_size} if defined $opt{page_size};
+    push @cmd, '--max-page-size', $opt{max_page_size}
+        if defined $opt{max_page_size};
     push @cmd, '--tls-cert', $opt{tls_cert}, '--tls-key', $opt{tls_key}
         if defined $opt{tls_cert};
     push @cmd, '--verbose' if $opt{verbose};
@@ -223,6 +225,22 @@ sub reset_all   { $_[0]->control(POST => '/_sim/reset?all=1'); 1 }
 sub clear_faults { $_[0]->control(DELETE => '/_sim/fault'); 1 }
 sub instances   { $_[0]->control(GET => '/_sim/instances') }
 sub new_code    { $_[0]->control(POST => '/_sim/codes')->{code} }
+sub inflight    { $_[0]->control(GET => '/_sim/inflight') }
+
+# seconds added to every API call, until the next reset
+sub latency {
+    my ($self, $seconds) = @_;
+    $self->control(POST => '/_sim/latency', { seconds => $seconds + 0 });
+    return 1;
+}
+
+# seed_many($count, name => 'x-{n}', tags => [...], configuration => {...})
+#   -> {first => id, last => id}
+sub seed_many {
+    my ($self, $count, %o) = @_;
+    return $self->control(POST => '/_sim/instances/bulk',
+                          { count => $count + 0, %o });
+}
 
 sub fault {
     my ($self, %f) = @_;

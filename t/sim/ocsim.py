@@ -94,6 +94,21 @@ class Sim:
         self.calls = []
         self.counts = {}
         self.faults = {}
+        # API calls being answered now, the most at once since the last
+        # reset, and a delay added to every API call (seconds)
+        self.inflight = 0
+        self.peak = 0
+        self.latency = 0.0
+
+    def enter(self):
+        with self.lock:
+            self.inflight += 1
+            self.peak = max(self.peak, self.inflight)
+            return self.latency
+
+    def leave(self):
+        with self.lock:
+            self.inflight -= 1
 
     def record(self, req, endpoint):
         call = {"method": req.method, "path": req.path,
@@ -123,6 +138,8 @@ class Sim:
             self.calls = []
             self.counts = {}
             self.faults = {}
+            self.peak = self.inflight
+            self.latency = 0.0
         if everything:
             self.state.reset_all()
 
@@ -157,6 +174,19 @@ class Sim:
             with self.lock:
                 self.faults = {}
             return json_response({"ok": True})
+        if (method, path) == ("GET", "/_sim/inflight"):
+            with self.lock:
+                return json_response({"inflight": self.inflight,
+                                      "peak": self.peak})
+        if (method, path) == ("POST", "/_sim/latency"):
+            delay = (body or {}).get("seconds")
+            if not isinstance(delay, (int, float)) or not 0 <= delay <= 60:
+                raise ApiError(400, "seconds must be a number from 0 to 60")
+            with self.lock:
+                self.latency = float(delay)
+            return json_response({"seconds": self.latency})
+        if (method, path) == ("POST", "/_sim/instances/bulk"):
+            return json_response(self.seed_many(body or {}))
         if (method, path) == ("GET", "/_sim/instances"):
             return json_response(st.all_control_views())
         if (method, path) == ("POST", "/_sim/instances"):
@@ -179,6 +209,20 @@ class Sim:
         if m and method == "POST":
             return json_response(send_event(st, int(m.group(1)), body))
         raise ApiError(404, "No control endpoint %s %s" % (method, path))
+
+    def seed_many(self, body):
+        count = body.get("count")
+        name = body.get("name", "bulk-{n}")
+        tags = body.get("tags", [])
+        config = body.get("configuration", {})
+        if (not isinstance(count, int) or not 1 <= count <= 1000000
+                or not isinstance(name, str) or not isinstance(tags, list)
+                or not all(isinstance(t, str) for t in tags)
+                or not isinstance(config, dict)):
+            raise ApiError(400, "Bulk seed: count 1-1000000, name a string, "
+                           "tags a list of strings, configuration an object")
+        first_id, last_id = self.state.seed_many(count, name, tags, config)
+        return {"first": first_id, "last": last_id}
 
     def control_instance(self, inst_id, action):
         st = self.state
@@ -224,10 +268,16 @@ class Handler(BaseHTTPRequestHandler):
         req = Request(self.command, path, url.query, self.headers, raw, sim)
         endpoint, handler = route(req)
         sim.record(req, endpoint)
-        fault = sim.take_fault(endpoint)
-        if fault is None:
-            return self.send(run(handler, req))
-        self.answer_with_fault(fault, handler, req)
+        latency = sim.enter()
+        try:
+            if latency:
+                time.sleep(latency)
+            fault = sim.take_fault(endpoint)
+            if fault is None:
+                return self.send(run(handler, req))
+            self.answer_with_fault(fault, handler, req)
+        finally:
+            sim.leave()
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_any
     do_HEAD = do_OPTIONS = do_any
@@ -386,14 +436,17 @@ def parse_args(argv):
     p.add_argument("--user-secret", default="sim-user-secret")
     p.add_argument("--org-secret", default="sim-org-secret")
     p.add_argument("--page-size", type=int, default=200)
+    p.add_argument("--max-page-size", type=int, default=200,
+                   help="the most entries a page holds, whatever pageSize "
+                   "asks (tests of long lists with few instances)")
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--watch-parent", action="store_true",
                    help="exit when the parent process goes away")
     args = p.parse_args(argv)
-    if args.page_size < 1:
-        p.error("--page-size must be at least 1")
+    if args.page_size < 1 or args.max_page_size < 1:
+        p.error("--page-size and --max-page-size must be at least 1")
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key go together")
     return args
@@ -429,6 +482,7 @@ def watch_parent():
 def main(argv):
     args = parse_args(argv)
     sim = Sim(Settings(args), args.page_size)
+    sim.state.max_page_size = args.max_page_size
     server = make_server(args, sim)
     signal.signal(signal.SIGTERM, raise_stop)
     signal.signal(signal.SIGINT, raise_stop)

@@ -201,8 +201,10 @@ def instance_list(req, element_key=None):
     chunk, token = req.state.page("instances", found, q)
     headers = [("Elements-Next-Page-Token", token)] if token else []
     headers.append(("Elements-Returned-Count", str(len(chunk))))
-    return json_response([req.state.public_view(i) for i in chunk],
-                         headers=headers)
+    # Each entry is rendered once per change: a page of 200 out of 50,000
+    # costs a join, not 200 encodings.
+    body = "[" + ",".join(req.state.public_json(i) for i in chunk) + "]"
+    return Response(200, body.encode(), headers=headers)
 
 
 def instance_create(req, element_key=None):

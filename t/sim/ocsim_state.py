@@ -8,6 +8,7 @@ body by the HTTP layer.
 
 import base64
 import copy
+import json
 import os
 import secrets
 import threading
@@ -43,6 +44,11 @@ REQUIRED_KEYS = {
 }
 
 SIM_USER = {"id": 1, "emailAddress": "sim-user@example.com"}
+
+# The most a list page holds: the reference gives "default 200, maximum 200"
+# for GET /elements; the simulator applies the same bound to instance lists
+# and answers a larger pageSize with at most 200 entries.
+MAX_PAGE_SIZE = 200
 
 HUB_RESOURCES = ("contacts", "accounts", "opportunities", "activities",
                  "users", "notes")
@@ -159,8 +165,14 @@ class State:
     def __init__(self, page_size):
         self.lock = threading.RLock()
         self.page_size = page_size
+        self.max_page_size = MAX_PAGE_SIZE
         self.next_id = 1
         self.instances = {}
+        # Indexes so that a list page costs the same at 50,000 instances as
+        # at 5: live instances in id order, overall, per element and per tag.
+        self.by_element = {}
+        self.by_tag = {}
+        self.live_order = []
         self.codes = set()
         self.page_tokens = {}
         self.consent_auto = None
@@ -172,6 +184,9 @@ class State:
         """Forget instances and codes (ids keep increasing), re-seed hubs."""
         with self.lock:
             self.instances.clear()
+            self.by_element.clear()
+            self.by_tag.clear()
+            self.live_order = []
             self.codes.clear()
             self.page_tokens.clear()
             self.consent_auto = None
@@ -226,6 +241,35 @@ class State:
         with self.lock:
             return [self.control_view(i) for _, i in sorted(self.instances.items())]
 
+    def public_json(self, inst):
+        """The public view as JSON text, rendered once per change."""
+        text = inst.get("rendered")
+        if text is None:
+            text = json.dumps(self.public_view(inst))
+            inst["rendered"] = text
+        return text
+
+    # ---- indexes ---------------------------------------------------------
+
+    def index_add(self, inst, tags_only=False):
+        lists = [self.by_tag.setdefault(t, []) for t in set(inst["tags"])]
+        if not tags_only:
+            lists += [self.live_order,
+                      self.by_element.setdefault(inst["element_key"], [])]
+        for insts in lists:
+            insort_id(insts, inst)
+
+    def index_remove(self, inst, tags_only=False):
+        lists = [self.by_tag.get(t) for t in set(inst["tags"])]
+        if not tags_only:
+            lists += [self.live_order, self.by_element.get(inst["element_key"])]
+        for insts in lists:
+            if insts is not None:
+                remove_id(insts, inst)
+
+    def changed(self, inst):
+        inst["rendered"] = None
+
     # ---- instances -------------------------------------------------------
 
     def element(self, key):
@@ -279,6 +323,7 @@ class State:
             inst["tags"] = list(tags or [inst["name"]])
             self.next_id += 1
             self.instances[inst["id"]] = inst
+            self.index_add(inst)
             if kind == "oauth2":
                 self.claim_oauth_token(inst)
             if not checked and body.get("oauth_dead"):
@@ -336,8 +381,11 @@ class State:
             if "tags" in body:
                 if not isinstance(body["tags"], list):
                     raise ApiError(400, "Invalid field: tags")
+                self.index_remove(inst, tags_only=True)
                 inst["tags"] = list(body["tags"])
+                self.index_add(inst, tags_only=True)
             inst["configuration"] = config
+            self.changed(inst)
             if code is not None:
                 # Reference section 7: whether re-authorization changes the
                 # instance token is NOT CONFIRMED; the simulator keeps it.
@@ -346,28 +394,69 @@ class State:
 
     def delete(self, inst_id):
         with self.lock:
-            self.live(inst_id)["deleted"] = True
+            inst = self.live(inst_id)
+            inst["deleted"] = True
+            self.index_remove(inst)
+
+    def seed_many(self, count, name, tags, config, element_key="pipedrive"):
+        """Control: count instances at once, named and tagged from templates
+        where "{n}" is the instance's number; no one-token rule, no checks."""
+        with self.lock:
+            self.element(element_key)
+            first_id = self.next_id
+            for n in range(1, count + 1):
+                inst = {
+                    "id": self.next_id,
+                    "name": name.replace("{n}", str(n)),
+                    "token": new_instance_token(),
+                    "element_key": element_key,
+                    "configuration": dict(PIPEDRIVE_DEFAULTS, **config),
+                    "disabled": False,
+                    "deleted": False,
+                    "oauth_dead": False,
+                    "createdDate": now_iso(),
+                }
+                inst["tags"] = ([t.replace("{n}", str(n)) for t in tags]
+                                or [inst["name"]])
+                self.next_id += 1
+                self.instances[inst["id"]] = inst
+                self.index_add(inst)
+                # pre-rendered: a list page then costs a join
+                self.public_json(inst)
+            return first_id, self.next_id - 1
 
     def set_disabled(self, inst_id, disabled):
         with self.lock:
             inst = self.live(inst_id)
             inst["disabled"] = disabled
+            self.changed(inst)
             return inst
 
     def rotate(self, inst_id):
         with self.lock:
             inst = self.live(inst_id)
             inst["token"] = new_instance_token()
+            self.changed(inst)
             return inst
 
     def listing(self, element_key=None, tags=()):
+        """Live instances in id order, from the indexes; the list returned
+        may be an index itself: read it under the lock, never change it."""
         with self.lock:
             if element_key is not None:
                 self.element(element_key)
-            found = [i for _, i in sorted(self.instances.items())
-                     if not i["deleted"]
-                     and (element_key is None or i["element_key"] == element_key)
-                     and all(t in i["tags"] for t in tags)]
+            if tags:
+                lists = [self.by_tag.get(t, []) for t in tags]
+                found = min(lists, key=len)
+                if len(lists) > 1 or element_key is not None:
+                    found = [i for i in found
+                             if all(t in i["tags"] for t in tags)
+                             and (element_key is None
+                                  or i["element_key"] == element_key)]
+            elif element_key is not None:
+                found = self.by_element.get(element_key, [])
+            else:
+                found = self.live_order
             # Section 8: a tag-filtered list that matches nothing is a 404.
             if tags and not found:
                 raise ApiError(404, "No instances found with tags: "
@@ -394,7 +483,8 @@ class State:
     def page(self, scope, items, query):
         """Slice items by pageSize plus page or nextPage.  Returns the slice
         and the opaque next-page token, or None on the last page."""
-        size = positive_int(query, "pageSize", self.page_size)
+        size = min(positive_int(query, "pageSize", self.page_size),
+                   self.max_page_size)
         with self.lock:
             token = first(query, "nextPage")
             if token:
@@ -448,6 +538,30 @@ class State:
         with self.lock:
             old = self.hub_get(resource, rec_id)
             del self.hub[resource][old["id"]]
+
+
+def id_position(insts, inst_id):
+    lo, hi = 0, len(insts)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if insts[mid]["id"] < inst_id:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def insort_id(insts, inst):
+    if not insts or insts[-1]["id"] < inst["id"]:
+        insts.append(inst)
+        return
+    insts.insert(id_position(insts, inst["id"]), inst)
+
+
+def remove_id(insts, inst):
+    pos = id_position(insts, inst["id"])
+    if pos < len(insts) and insts[pos] is inst:
+        del insts[pos]
 
 
 def provider_code(body):
