@@ -220,7 +220,7 @@ for my $f ([close => close => 1], [500 => status => 500],
     ok($t->grep_log(qr/\[warn\].*PATCH \/instances\/$inst->{id}.*/
                     . qr/, the token stays in use$/),
        "PATCH $name: logged as a warning, requests are not refused");
-    like(http_get('/crm/contacts', timeout => 10), qr/ 200 /,
+    like(http_get('/crm/contacts', port => $port, timeout => 10), qr/ 200 /,
          "PATCH $name: the next request too");
 
     $sim->clear_faults;
