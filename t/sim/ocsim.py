@@ -20,6 +20,7 @@ import re
 import signal
 import socket
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -31,6 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from ocsim_chaos import Chaos  # noqa: E402
 from ocsim_api import (CONSENT_PATHS, Request, Response,  # noqa: E402
                        error_response, json_response, route)
 from ocsim_events import send_event  # noqa: E402
@@ -48,7 +50,7 @@ class Settings:
 # ---- faults ---------------------------------------------------------------
 
 FAULT_KEYS = {"endpoint", "count", "delay", "status", "body", "close",
-              "headers"}
+              "headers", "reset"}
 
 
 def parse_fault(spec):
@@ -94,6 +96,7 @@ class Sim:
         self.calls = []
         self.counts = {}
         self.faults = {}
+        self.chaos = None
 
     def record(self, req, endpoint):
         call = {"method": req.method, "path": req.path,
@@ -105,6 +108,8 @@ class Sim:
         with self.lock:
             self.calls.append(call)
             self.counts[endpoint] = self.counts.get(endpoint, 0) + 1
+        if self.chaos is not None:
+            self.chaos.record(req, endpoint)
 
     def take_fault(self, endpoint):
         with self.lock:
@@ -178,6 +183,9 @@ class Sim:
         m = re.fullmatch(r"/_sim/events/(\d+)", path)
         if m and method == "POST":
             return json_response(send_event(st, int(m.group(1)), body))
+        found = self.chaos and self.chaos.control(method, path)
+        if found:
+            return found
         raise ApiError(404, "No control endpoint %s %s" % (method, path))
 
     def control_instance(self, inst_id, action):
@@ -235,6 +243,14 @@ class Handler(BaseHTTPRequestHandler):
     def answer_with_fault(self, fault, handler, req):
         if fault.get("delay"):
             time.sleep(fault["delay"])
+        if fault.get("reset"):
+            # Abort the connection with a TCP reset and no answer; the
+            # handler is not run.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
         if fault.get("close"):
             # Drop the connection with no answer at all; the handler is not
             # run, so the call has no side effect.
@@ -391,6 +407,9 @@ def parse_args(argv):
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--watch-parent", action="store_true",
                    help="exit when the parent process goes away")
+    p.add_argument("--witness", help="append every call to FILE (JSON lines)")
+    p.add_argument("--state-file",
+                   help="keep instances and tokens in FILE across restarts")
     args = p.parse_args(argv)
     if args.page_size < 1:
         p.error("--page-size must be at least 1")
@@ -430,6 +449,8 @@ def main(argv):
     args = parse_args(argv)
     sim = Sim(Settings(args), args.page_size)
     server = make_server(args, sim)
+    if args.witness or args.state_file:
+        sim.chaos = Chaos(sim, args.witness, args.state_file)
     signal.signal(signal.SIGTERM, raise_stop)
     signal.signal(signal.SIGINT, raise_stop)
     try:
@@ -441,6 +462,8 @@ def main(argv):
         pass
     finally:
         server.server_close()
+        if sim.chaos is not None and args.state_file:
+            sim.chaos.save()
     # Handler threads are daemons and may sit in keep-alive reads or fault
     # delays; leave without waiting for them.
     sys.stdout.flush()
