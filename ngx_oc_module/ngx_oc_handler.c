@@ -7,12 +7,25 @@
 #include "ngx_oc_module.h"
 
 
+typedef ngx_int_t (*ngx_oc_create_request_pt)(ngx_http_request_t *r);
+
+
 typedef struct {
     ngx_http_request_t         *request;
     ngx_queue_t                 queue;
     ngx_event_t                 wake;
     ngx_event_t                 replay;
     ngx_msec_t                  deadline;
+
+    /* the value for the upstream request, and what it replaces meanwhile */
+    ngx_str_t                   sent;
+    ngx_http_handler_pt         content;
+    ngx_oc_create_request_pt    create_request;
+    ngx_table_elt_t            *header;     /* the client's, value changed */
+    ngx_str_t                   client;     /* its own value */
+    ngx_table_elt_t            *pushed;     /* ours, the client sent none */
+
+    unsigned                    cleanup:1;
     unsigned                    waiting:1;
     unsigned                    timedout:1;
     unsigned                    replayed:1;
@@ -30,7 +43,12 @@ typedef struct {
 
 
 static ngx_int_t ngx_oc_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_oc_inject(ngx_http_request_t *r, ngx_oc_instance_t *oi);
+static ngx_int_t ngx_oc_arm(ngx_http_request_t *r, ngx_oc_instance_t *oi);
+static ngx_int_t ngx_oc_content(ngx_http_request_t *r);
+static ngx_int_t ngx_oc_create_request(ngx_http_request_t *r);
+static ngx_int_t ngx_oc_inject(ngx_http_request_t *r, ngx_oc_ctx_t *ctx);
+static void ngx_oc_restore(ngx_oc_ctx_t *ctx);
+static ngx_int_t ngx_oc_rewrite_handler(ngx_http_request_t *r);
 static ngx_oc_ctx_t *ngx_oc_get_ctx(ngx_http_request_t *r,
     ngx_oc_main_conf_t *omcf) ngx_oc_cold;
 static ngx_int_t ngx_oc_wait(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
@@ -53,6 +71,13 @@ static ngx_int_t ngx_oc_instance_id_variable(ngx_http_request_t *r,
 static ngx_http_output_header_filter_pt  ngx_oc_next_header_filter;
 
 static ngx_uint_t  ngx_oc_authorization_hash;
+
+/*
+ * the request whose headers hold the injected value: only while its
+ * upstream request is made, a synchronous call (see ngx_oc_content())
+ */
+
+static ngx_oc_ctx_t  *ngx_oc_injected;
 
 
 static ngx_http_variable_t  ngx_oc_vars[] = {
@@ -90,47 +115,245 @@ ngx_oc_handler(ngx_http_request_t *r)
     omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
 
     if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY) {
-        return ngx_oc_inject(r, oi);
+        return ngx_oc_arm(r, oi);
     }
 
     return ngx_oc_wait(r, omcf, oi);
 }
 
 
-/* whatever the client sent as Authorization is replaced */
+/*
+ * The boundary (docs/security.md): the request's headers keep the
+ * client's Authorization.  The value is chosen here, and the location's
+ * content handler is wrapped: the value is put into the headers only
+ * while the upstream request is made from them, and taken out again at
+ * once.  Whatever else reads the headers (error_page, X-Accel-Redirect,
+ * try_files, mirror and other subrequests, $http_authorization, the
+ * access log) reads the client's own value.
+ */
 
 static ngx_int_t
-ngx_oc_inject(ngx_http_request_t *r, ngx_oc_instance_t *oi)
+ngx_oc_arm(ngx_http_request_t *r, ngx_oc_instance_t *oi)
+{
+    ngx_oc_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_oc_ctx_t));
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->request = r;
+        ngx_http_set_ctx(r, ctx, ngx_oc_module);
+    }
+
+    /* the worker's copy is immutable: no allocation, no copy */
+
+    ctx->sent = oi->header;
+
+    /*
+     * a replay comes here again with the wrapper in place; without a
+     * content handler (static files, say) there is no upstream request
+     */
+
+    if (r->content_handler != ngx_oc_content && r->content_handler != NULL) {
+        ctx->content = r->content_handler;
+        r->content_handler = ngx_oc_content;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "oc pass \"%V\": token of generation %uA",
+                   &oi->block, oi->gen);
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_oc_content(ngx_http_request_t *r)
+{
+    ngx_int_t                  rc;
+    ngx_oc_ctx_t              *ctx;
+    ngx_oc_loc_conf_t         *olcf;
+    ngx_http_upstream_t       *u;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
+
+    if (ctx == NULL || ctx->content == NULL || r != r->main) {
+        /*
+         * a subrequest that clones its parent (a cache background
+         * update): the location's own handler, without the value
+         */
+
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        if (clcf->handler == NULL || clcf->handler == ngx_oc_content) {
+            return NGX_DECLINED;
+        }
+
+        return clcf->handler(r);
+    }
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
+    (void) ngx_atomic_fetch_add(&olcf->instance->rec->counters.injected, 1);
+
+    u = r->upstream;
+
+    if (ngx_oc_inject(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * without a body to read, the upstream request is made in this call;
+     * an upstream that fails at once may also take the request into an
+     * error_page here: ngx_oc_rewrite_handler() undoes the value then
+     */
+
+    rc = ctx->content(r);
+
+    if (ngx_oc_injected != ctx) {
+        return rc;
+    }
+
+    ngx_oc_restore(ctx);
+
+    /* a body still to read: the upstream request is made later */
+
+    if (r->upstream != NULL && r->upstream != u
+        && r->upstream->request_bufs == NULL
+        && r->upstream->create_request != NULL)
+    {
+        ctx->create_request = r->upstream->create_request;
+        r->upstream->create_request = ngx_oc_create_request;
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_oc_create_request(ngx_http_request_t *r)
+{
+    ngx_int_t      rc;
+    ngx_oc_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
+
+    if (ctx == NULL || ctx->create_request == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "oc_pass: upstream request without its state");
+        return NGX_ERROR;
+    }
+
+    if (ngx_oc_inject(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = ctx->create_request(r);
+
+    if (ngx_oc_injected == ctx) {
+        ngx_oc_restore(ctx);
+    }
+
+    return rc;
+}
+
+
+/* whatever the client sent as Authorization is replaced, for a moment */
+
+static ngx_int_t
+ngx_oc_inject(ngx_http_request_t *r, ngx_oc_ctx_t *ctx)
 {
     ngx_table_elt_t  *h;
 
+    if (ngx_oc_injected != NULL) {
+        ngx_oc_restore(ngx_oc_injected);
+    }
+
     h = r->headers_in.authorization;
 
-    if (h == NULL) {
+    if (h != NULL) {
+        ctx->header = h;
+        ctx->client = h->value;
+        h->value = ctx->sent;
+
+    } else {
         h = ngx_list_push(&r->headers_in.headers);
         if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NGX_ERROR;
         }
 
         h->hash = ngx_oc_authorization_hash;
         ngx_str_set(&h->key, "Authorization");
         h->lowcase_key = (u_char *) "authorization";
+        h->value = ctx->sent;
 #if (nginx_version >= 1023000)
         h->next = NULL;
 #endif
 
-        r->headers_in.authorization = h;
+        ctx->pushed = h;
     }
 
-    /* the worker's copy is immutable: no allocation, no copy */
+    ngx_oc_injected = ctx;
 
-    h->value = oi->header;
+    return NGX_OK;
+}
 
-    (void) ngx_atomic_fetch_add(&oi->rec->counters.injected, 1);
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "oc pass \"%V\": token of generation %uA",
-                   &oi->block, oi->gen);
+static void
+ngx_oc_restore(ngx_oc_ctx_t *ctx)
+{
+    ngx_list_t       *list;
+    ngx_list_part_t  *last;
+
+    ngx_oc_injected = NULL;
+
+    if (ctx->header != NULL) {
+        ctx->header->value = ctx->client;
+        ctx->header = NULL;
+    }
+
+    if (ctx->pushed == NULL) {
+        return;
+    }
+
+    /* nothing is added after it in between: it is the last one */
+
+    list = &ctx->request->headers_in.headers;
+    last = list->last;
+
+    if (last->nelts
+        && (ngx_table_elt_t *) last->elts + last->nelts - 1 == ctx->pushed)
+    {
+        last->nelts--;
+
+    } else {
+        ngx_log_error(NGX_LOG_ALERT, ctx->request->connection->log, 0,
+                      "oc_pass: a request header was added after the "
+                      "injected one");
+
+        ngx_str_set(&ctx->pushed->value, "");
+        ctx->pushed->hash = 0;
+    }
+
+    ctx->pushed = NULL;
+}
+
+
+/*
+ * an internal redirect or a named location inside the upstream call:
+ * the request enters another location, with the client's value
+ */
+
+static ngx_int_t
+ngx_oc_rewrite_handler(ngx_http_request_t *r)
+{
+    if (ngx_oc_injected != NULL) {
+        ngx_oc_restore(ngx_oc_injected);
+    }
 
     return NGX_DECLINED;
 }
@@ -143,13 +366,20 @@ ngx_oc_get_ctx(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf)
     ngx_pool_cleanup_t  *cln;
 
     ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
-    if (ctx != NULL) {
+
+    if (ctx != NULL && ctx->cleanup) {
         return ctx;
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_oc_ctx_t));
+    /* one made by ngx_oc_arm() has no cleanup yet */
+
     if (ctx == NULL) {
-        return NULL;
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_oc_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ctx->deadline = ngx_current_msec + omcf->wait_timeout;
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -160,8 +390,8 @@ ngx_oc_get_ctx(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf)
     cln->handler = ngx_oc_cleanup;
     cln->data = ctx;
 
+    ctx->cleanup = 1;
     ctx->request = r;
-    ctx->deadline = ngx_current_msec + omcf->wait_timeout;
 
     ctx->wake.handler = ngx_oc_wake_handler;
     ctx->wake.data = r;
@@ -189,7 +419,7 @@ ngx_oc_wait(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
     rc = ngx_oc_resolve(omcf, oi);
 
     if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY) {
-        return ngx_oc_inject(r, oi);
+        return ngx_oc_arm(r, oi);
     }
 
     left = (ngx_msec_int_t) (ctx->deadline - ngx_current_msec);
@@ -442,7 +672,8 @@ static ngx_int_t
 ngx_oc_header_filter(ngx_http_request_t *r)
 {
     ngx_uint_t           status, replay;
-    ngx_table_elt_t     *h;
+    ngx_str_t           *sent;
+    ngx_oc_ctx_t        *ctx;
     ngx_oc_instance_t   *oi;
     ngx_oc_loc_conf_t   *olcf;
     ngx_oc_main_conf_t  *omcf;
@@ -457,20 +688,23 @@ ngx_oc_header_filter(ngx_http_request_t *r)
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
     oi = olcf->instance;
-    h = r->headers_in.authorization;
+    ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
 
-    if (oi == NULL || h == NULL) {
+    /* the value this request's upstream request carried */
+
+    if (oi == NULL || ctx == NULL || ctx->sent.len == 0) {
         return ngx_oc_next_header_filter(r);
     }
 
+    sent = &ctx->sent;
     omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
 
     /* also with a token that another 401 has already marked stale */
     replay = (status == NGX_HTTP_UNAUTHORIZED && olcf->retry_on_401);
 
     if (ngx_oc_shm_refresh(omcf, oi) != NGX_OC_READY
-        || h->value.len != oi->header.len
-        || ngx_memcmp(h->value.data, oi->header.data, h->value.len) != 0)
+        || sent->len != oi->header.len
+        || ngx_memcmp(sent->data, oi->header.data, sent->len) != 0)
     {
         return replay ? ngx_oc_replay(r, omcf, oi)
                       : ngx_oc_next_header_filter(r);
@@ -513,18 +747,19 @@ static ngx_int_t
 ngx_oc_replay(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi)
 {
+    ngx_str_t                 *sent;
     ngx_oc_ctx_t              *ctx;
-    ngx_table_elt_t           *h;
     ngx_http_upstream_t       *u;
     ngx_http_core_loc_conf_t  *clcf;
 
-    h = r->headers_in.authorization;
+    ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
+    sent = &ctx->sent;
 
     /* still the current token: sent again, it would meet the same 401 */
 
     if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY
-        && h->value.len == oi->header.len
-        && ngx_memcmp(h->value.data, oi->header.data, h->value.len) == 0)
+        && sent->len == oi->header.len
+        && ngx_memcmp(sent->data, oi->header.data, sent->len) == 0)
     {
         return ngx_oc_next_header_filter(r);
     }
@@ -759,6 +994,22 @@ ngx_oc_handler_init(ngx_conf_t *cf)
     }
 
     *h = ngx_oc_handler;
+
+    /* every entry into a location, also by a redirect, a named location */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_SERVER_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_oc_rewrite_handler;
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_oc_rewrite_handler;
 
     ngx_oc_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_oc_header_filter;
