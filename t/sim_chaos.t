@@ -81,5 +81,13 @@ ok($next->{id} > $inst->{id}, 'restart: ids keep increasing');
 ok({ map { $_->{token} => 1 } @{ $sim->tokens } }->{$old},
    'restart: the token history is kept');
 
+# ---- shutdown: the state saved under the lock, at once ----------------------
+
+my $rot = $sim->rotate($next->{id});
+is($sim->shutdown, 0, 'shutdown: the simulator exits by itself');
+$sim = OCSim->start(%files, port => $port);
+($back) = grep { $_->{id} == $next->{id} } @{ $sim->instances };
+is($back && $back->{token}, $rot, 'shutdown: the last change is kept');
+
 $sim->stop;
 done_testing;

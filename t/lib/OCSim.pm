@@ -280,6 +280,13 @@ sub send_event {
 # (needs --witness or --state-file)
 sub tokens { $_[0]->control(GET => '/_sim/tokens')->{tokens} }
 
+# stops the simulator at once with its state saved (--state-file)
+sub shutdown {
+    my ($self) = @_;
+    eval { $self->control(POST => '/_sim/shutdown') };
+    return $self->stop;
+}
+
 sub delete_instance { $_[0]->control(POST => "/_sim/instances/$_[1]/delete"); 1 }
 sub disable         { $_[0]->control(POST => "/_sim/instances/$_[1]/disable"); 1 }
 sub enable          { $_[0]->control(POST => "/_sim/instances/$_[1]/enable"); 1 }

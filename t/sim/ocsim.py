@@ -229,6 +229,9 @@ class Handler(BaseHTTPRequestHandler):
         path = url.path.rstrip("/") or "/"
         if is_control(self.command, path):
             return self.send(sim.control(self.command, path, url.query, raw))
+        if sim.chaos is not None and sim.chaos.stopping:
+            self.close_connection = True
+            return
         req = Request(self.command, path, url.query, self.headers, raw, sim)
         endpoint, handler = route(req)
         sim.record(req, endpoint)

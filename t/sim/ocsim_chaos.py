@@ -36,6 +36,7 @@ class Chaos:
         self.state_path = state_path
         self.lock = threading.Lock()
         self.history = {}       # token -> {"id": .., "name": ..}
+        self.stopping = False   # POST /_sim/shutdown: no new call
         self.witness = None
         if state_path and os.path.exists(state_path):
             self.load()
@@ -106,7 +107,24 @@ class Chaos:
         if (method, path) == ("POST", "/_sim/save"):
             self.save()
             return json_response({"ok": True})
+        if (method, path) == ("POST", "/_sim/shutdown"):
+            self.stopping = True
+            threading.Thread(target=self.shutdown, daemon=True).start()
+            return json_response({"ok": True})
         return None
+
+    def shutdown(self):
+        """Stop at once with the state saved: under the state lock, so
+        that no call changes it after the save, and no answer leaves for a
+        change that was not saved."""
+        time.sleep(0.05)
+        with self.sim.state.lock:
+            if self.state_path:
+                self.save()
+            with self.lock:
+                if self.witness is not None:
+                    self.witness.flush()
+            os._exit(0)
 
     # ---- the state file ---------------------------------------------------
 
