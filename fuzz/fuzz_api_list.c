@@ -26,13 +26,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ngx_int_t               rc;
     ngx_str_t               body, err;
-    ngx_uint_t              i;
+    ngx_uint_t              i, n;
+
+    /* the declaration the fuzz corpus lists */
+    static ngx_str_t        element = ngx_string("pipedrive");
+    static ngx_str_t        name = ngx_string("acme-crm");
+
     ngx_array_t             list;
     ngx_oc_api_instance_t  *oci;
 
     body.data = ngx_oc_fuzz_copy(data, size, 0);
     body.len = size;
     ngx_str_null(&err);
+    n = 0;
 
     if (ngx_array_init(&list, ngx_oc_fuzz_pool, 16,
                        sizeof(ngx_oc_api_instance_t))
@@ -41,7 +47,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
-    rc = ngx_oc_api_parse_list(ngx_oc_fuzz_pool, &body, &list, &err);
+    rc = ngx_oc_api_parse_list(ngx_oc_fuzz_pool, &body, &element, &name,
+                               &list, &n, &err);
 
     ngx_oc_fuzz_assert(rc == NGX_OK || rc == NGX_DECLINED);
 

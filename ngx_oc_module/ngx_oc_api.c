@@ -13,6 +13,9 @@ static ngx_int_t ngx_oc_api_instance(ngx_pool_t *pool, cJSON *json,
     ngx_oc_api_instance_t *oci, ngx_str_t *err);
 static ngx_int_t ngx_oc_api_string(ngx_pool_t *pool, cJSON *item,
     ngx_str_t *s);
+static ngx_uint_t ngx_oc_api_equal(cJSON *item, ngx_str_t *value);
+static ngx_uint_t ngx_oc_api_clean(u_char *p, size_t len);
+static void ngx_oc_api_no_nul(ngx_str_t *body);
 static cJSON *ngx_oc_api_parse(ngx_str_t *body, ngx_str_t *err);
 static ngx_int_t ngx_oc_api_add(ngx_pool_t *pool, cJSON *parent,
     const char *key, ngx_str_t *value);
@@ -34,18 +37,27 @@ ngx_oc_api_parse_instance(ngx_pool_t *pool, ngx_str_t *body,
 
     rc = ngx_oc_api_instance(pool, json, oci, err);
 
+    ngx_oc_api_wipe(json);
     cJSON_Delete(json);
 
     return rc;
 }
 
 
+/*
+ * the instances of a list page that are element "element" named "name",
+ * exactly: a bad entry that is not one of them is skipped, a bad one that
+ * is fails the page (NGX_DECLINED, err says which and why); the others'
+ * tokens are wiped once parsed; "entries" counts them all
+ */
+
 ngx_int_t
-ngx_oc_api_parse_list(ngx_pool_t *pool, ngx_str_t *body, ngx_array_t *list,
-    ngx_str_t *err)
+ngx_oc_api_parse_list(ngx_pool_t *pool, ngx_str_t *body, ngx_str_t *element,
+    ngx_str_t *name, ngx_array_t *list, ngx_uint_t *entries, ngx_str_t *err)
 {
-    cJSON                  *json, *item;
+    cJSON                  *json, *item, *key;
     ngx_int_t               rc;
+    ngx_uint_t              n;
     ngx_oc_api_instance_t  *oci;
 
     json = ngx_oc_api_parse(body, err);
@@ -60,8 +72,27 @@ ngx_oc_api_parse_list(ngx_pool_t *pool, ngx_str_t *body, ngx_array_t *list,
     }
 
     rc = NGX_OK;
+    n = 0;
 
     cJSON_ArrayForEach(item, json) {
+
+        *entries = ++n;
+
+        key = cJSON_GetObjectItemCaseSensitive(item, "element");
+
+        if (cJSON_IsObject(key)) {
+            key = cJSON_GetObjectItemCaseSensitive(key, "key");
+        }
+
+        if (!cJSON_IsObject(item)
+            || !ngx_oc_api_equal(cJSON_GetObjectItemCaseSensitive(item,
+                                                                  "name"),
+                                 name)
+            || !ngx_oc_api_equal(key, element))
+        {
+            /* the caller logs how many were skipped */
+            continue;
+        }
 
         oci = ngx_array_push(list);
         if (oci == NULL) {
@@ -70,11 +101,18 @@ ngx_oc_api_parse_list(ngx_pool_t *pool, ngx_str_t *body, ngx_array_t *list,
         }
 
         rc = ngx_oc_api_instance(pool, item, oci, err);
+
+        if (rc == NGX_DECLINED) {
+            list->nelts--;
+            break;
+        }
+
         if (rc != NGX_OK) {
             break;
         }
     }
 
+    ngx_oc_api_wipe(json);
     cJSON_Delete(json);
 
     return rc;
@@ -406,6 +444,8 @@ ngx_oc_api_parse(ngx_str_t *body, ngx_str_t *err)
         return NULL;
     }
 
+    ngx_oc_api_no_nul(body);
+
     json = cJSON_ParseWithLength((const char *) body->data, body->len);
     if (json == NULL) {
         ngx_str_set(err, "response is not valid JSON");
@@ -430,9 +470,12 @@ ngx_oc_api_instance(ngx_pool_t *pool, cJSON *json, ngx_oc_api_instance_t *oci,
         return NGX_DECLINED;
     }
 
+    /* a positive integer that a double holds exactly */
+
     id = cJSON_GetObjectItemCaseSensitive(json, "id");
     if (!cJSON_IsNumber(id) || id->valuedouble < 1
-        || id->valuedouble > 9007199254740992.0)
+        || id->valuedouble > 9007199254740992.0
+        || id->valuedouble != (double) (int64_t) id->valuedouble)
     {
         ngx_str_set(err, "instance has no valid \"id\"");
         return NGX_DECLINED;
@@ -480,6 +523,10 @@ ngx_oc_api_instance(ngx_pool_t *pool, cJSON *json, ngx_oc_api_instance_t *oci,
                      + sizeof(NGX_OC_DIGEST_TAG) - 1;
             s.len = ngx_strlen(s.data);
 
+            if (!ngx_oc_api_clean(s.data, s.len)) {
+                continue;
+            }
+
             oci->digest.data = ngx_pstrdup(pool, &s);
             if (oci->digest.data == NULL) {
                 return NGX_ERROR;
@@ -507,6 +554,10 @@ ngx_oc_api_string(ngx_pool_t *pool, cJSON *item, ngx_str_t *s)
     v.data = (u_char *) item->valuestring;
     v.len = ngx_strlen(v.data);
 
+    if (!ngx_oc_api_clean(v.data, v.len)) {
+        return NGX_DECLINED;
+    }
+
     s->data = ngx_pstrdup(pool, &v);
     if (s->data == NULL && v.len) {
         return NGX_ERROR;
@@ -515,6 +566,86 @@ ngx_oc_api_string(ngx_pool_t *pool, cJSON *item, ngx_str_t *s)
     s->len = v.len;
 
     return NGX_OK;
+}
+
+
+/* a JSON string equal to "value", its whole length */
+
+static ngx_uint_t
+ngx_oc_api_equal(cJSON *item, ngx_str_t *value)
+{
+    size_t  len;
+
+    if (!cJSON_IsString(item) || item->valuestring == NULL) {
+        return 0;
+    }
+
+    len = ngx_strlen(item->valuestring);
+
+    return len == value->len
+           && ngx_oc_api_clean((u_char *) item->valuestring, len)
+           && ngx_memcmp(item->valuestring, value->data, len) == 0;
+}
+
+
+/* no control character: a NUL (see below), a line break, an escape */
+
+static ngx_uint_t
+ngx_oc_api_clean(u_char *p, size_t len)
+{
+    u_char  *last;
+
+    for (last = p + len; p < last; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * cJSON keeps "\u0000" as a NUL inside the value and does not say how
+ * long the value is: a C string would end there ("acme-crm\u0000x" would
+ * read "acme-crm").  Such escapes, and raw NUL bytes, become U+0001
+ * before parsing, which every string check here refuses.
+ */
+
+static void
+ngx_oc_api_no_nul(ngx_str_t *body)
+{
+    u_char      *p, *last;
+    ngx_uint_t   in_string;
+
+    in_string = 0;
+    last = body->data + body->len;
+
+    for (p = body->data; p < last; p++) {
+
+        if (*p == '\0') {
+            *p = 0x01;
+            continue;
+        }
+
+        if (*p == '"') {
+            in_string = !in_string;
+            continue;
+        }
+
+        if (!in_string || *p != '\\' || p + 1 == last) {
+            continue;
+        }
+
+        p++;
+
+        if (*p == 'u' && last - p > 4
+            && p[1] == '0' && p[2] == '0' && p[3] == '0' && p[4] == '0')
+        {
+            p[4] = '1';
+            p += 4;
+        }
+    }
 }
 
 

@@ -25,7 +25,8 @@ typedef struct {
 ngx_int_t ngx_oc_api_parse_instance(ngx_pool_t *pool, ngx_str_t *body,
     ngx_oc_api_instance_t *oci, ngx_str_t *err);
 ngx_int_t ngx_oc_api_parse_list(ngx_pool_t *pool, ngx_str_t *body,
-    ngx_array_t *list, ngx_str_t *err);
+    ngx_str_t *element, ngx_str_t *name, ngx_array_t *list,
+    ngx_uint_t *entries, ngx_str_t *err);
 void ngx_oc_api_parse_error(ngx_pool_t *pool, ngx_str_t *body,
     ngx_str_t *message, ngx_str_t *request_id);
 ngx_int_t ngx_oc_api_instance_body(ngx_pool_t *pool, ngx_str_t *element,

@@ -10,7 +10,8 @@
 
 
 #define NGX_OC_RETRY_MIN        250
-#define NGX_OC_RETRY_AFTER_MAX  60
+/* the longest Retry-After honoured, in seconds; longer ones are cut */
+#define NGX_OC_RETRY_AFTER_MAX  600
 
 
 static void ngx_oc_call_done(ngx_oc_http_t *h);
@@ -20,8 +21,8 @@ static void ngx_oc_retry_handler(ngx_event_t *ev);
 
 
 ngx_int_t
-ngx_oc_call(ngx_oc_resolver_t *res, const char *method, ngx_str_t *path,
-    ngx_str_t *body, ngx_oc_step_pt step)
+ngx_oc_call(ngx_oc_resolver_t *res, ngx_oc_call_e kind, const char *method,
+    ngx_str_t *path, ngx_str_t *body, ngx_oc_step_pt step)
 {
     u_char              *p;
     ngx_oc_http_t       *h;
@@ -54,7 +55,9 @@ ngx_oc_call(ngx_oc_resolver_t *res, const char *method, ngx_str_t *path,
     }
 
     res->step = step;
+    res->kind = kind;
     res->attempt = 0;
+    res->delay = 0;
 
     res->retry.handler = ngx_oc_retry_handler;
     res->retry.data = res;
@@ -80,20 +83,21 @@ ngx_oc_call_done(ngx_oc_http_t *h)
                    "oc resolve \"%V\": status %l, %uz bytes, curl %d",
                    &res->oi->block, h->status, h->response.len, h->result);
 
-    ngx_oc_status_call(res->oi, h, res->omcf->api_url.len);
+    ngx_oc_status_call(res->oi, h, res->kind);
 
     if (ngx_oc_call_retry(res, h)) {
         return;
     }
 
-    if (res->step == ngx_oc_update_done && res->code.len == 0) {
-        /* a reconcile that fails does not take a good token away */
-        res->step(res, h);
+    /* what a failure means for the state, ngx_oc_shm.c's table says */
+
+    if (h->result != CURLE_OK && res->kind == NGX_OC_CALL_CREATE) {
+        ngx_oc_create_lost(res, h);
         return;
     }
 
     if (h->result != CURLE_OK) {
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                       "%s %s failed: %s",
                       h->method, h->url.data + res->omcf->api_url.len,
                       h->error);
@@ -103,7 +107,7 @@ ngx_oc_call_done(ngx_oc_http_t *h)
     if (h->status >= 200 && h->status < 300 && h->response.len
         && !ngx_oc_api_is_json(&h->content_type))
     {
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                       "%s %s answered %l with Content-Type \"%V\", "
                       "not JSON",
                       h->method, h->url.data + res->omcf->api_url.len,
@@ -123,6 +127,21 @@ ngx_oc_call_retry(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
     ngx_int_t   n;
     ngx_msec_t  delay;
 
+    n = ngx_oc_api_retry_after(&h->retry_after, NGX_OC_RETRY_AFTER_MAX);
+
+    /*
+     * longer than a request may wait for the token: the resolution fails
+     * at once, tried again then, and the requests get 503 meanwhile
+     */
+
+    if (n != NGX_ERROR && h->result == CURLE_OK
+        && (h->status >= 500 || h->status == 429)
+        && (ngx_msec_t) n * 1000 > res->omcf->wait_timeout)
+    {
+        res->delay = (uint64_t) n * 1000;
+        return 0;
+    }
+
     if (res->attempt >= res->omcf->api_retries) {
         return 0;
     }
@@ -135,9 +154,11 @@ ngx_oc_call_retry(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
     } else if (h->too_big || h->result == CURLE_PEER_FAILED_VERIFICATION) {
         /* neither fixes itself in a second */
         return 0;
-    }
 
-    n = ngx_oc_api_retry_after(&h->retry_after, NGX_OC_RETRY_AFTER_MAX);
+    } else if (res->kind == NGX_OC_CALL_CREATE) {
+        /* it may have created the instance: look before another POST */
+        return 0;
+    }
 
     if (n != NGX_ERROR) {
         delay = (ngx_msec_t) n * 1000;
@@ -181,7 +202,7 @@ ngx_oc_retry_handler(ngx_event_t *ev)
     ngx_oc_shm_renew_lease(res->omcf, res->oi, 0);
 
     if (ngx_oc_http_start(res->http) != NGX_OK) {
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL, "%s %s could not start",
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "%s %s could not start",
                       res->http->method,
                       res->http->url.data + res->omcf->api_url.len);
     }

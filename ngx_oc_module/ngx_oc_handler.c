@@ -674,6 +674,7 @@ ngx_oc_header_filter(ngx_http_request_t *r)
     ngx_uint_t           status, replay;
     ngx_str_t           *sent;
     ngx_oc_ctx_t        *ctx;
+    ngx_oc_answer_t      a;
     ngx_oc_instance_t   *oi;
     ngx_oc_loc_conf_t   *olcf;
     ngx_oc_main_conf_t  *omcf;
@@ -710,8 +711,14 @@ ngx_oc_header_filter(ngx_http_request_t *r)
                       : ngx_oc_next_header_filter(r);
     }
 
+    ngx_memzero(&a, sizeof(ngx_oc_answer_t));
+    a.call = NGX_OC_CALL_UPSTREAM;
+    a.gen = oi->gen;
+
     if (status == NGX_HTTP_UNAUTHORIZED) {
-        if (ngx_oc_shm_mark_stale(omcf, oi, oi->gen)) {
+        a.answer = NGX_OC_ANSWER_UNAUTHORIZED;
+
+        if (ngx_oc_shm_transition(omcf, oi, &a)) {
             ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                           "oc_pass: upstream answered 401 with the token of "
                           "instance %L, resolving \"%V\" again",
@@ -720,13 +727,17 @@ ngx_oc_header_filter(ngx_http_request_t *r)
             (void) ngx_oc_resolve(omcf, oi);
         }
 
-    } else if (ngx_oc_shm_check(omcf, oi, oi->gen)) {
-        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "oc_pass: upstream answered 403 for instance %L, "
-                      "checking whether \"%V\" is disabled",
-                      oi->id, &oi->block);
+    } else {
+        a.answer = NGX_OC_ANSWER_FORBIDDEN;
 
-        (void) ngx_oc_resolve(omcf, oi);
+        if (ngx_oc_shm_transition(omcf, oi, &a)) {
+            ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                          "oc_pass: upstream answered 403 for instance %L, "
+                          "checking whether \"%V\" is disabled",
+                          oi->id, &oi->block);
+
+            (void) ngx_oc_resolve(omcf, oi);
+        }
     }
 
     return replay ? ngx_oc_replay(r, omcf, oi) : ngx_oc_next_header_filter(r);

@@ -49,13 +49,33 @@
 #define NGX_OC_REFUSED_UNAVAILABLE       4
 #define NGX_OC_REFUSED_N                 5
 
-#define NGX_OC_CALL_LIST                 0
-#define NGX_OC_CALL_GET                  1
-#define NGX_OC_CALL_CREATE               2
-#define NGX_OC_CALL_UPDATE               3
-#define NGX_OC_CALL_DELETE               4
-#define NGX_OC_CALL_OAUTH                5
-#define NGX_OC_CALL_N                    6
+/* what answered: an Open Connectors call (counted), or something else */
+typedef enum {
+    NGX_OC_CALL_LIST = 0,
+    NGX_OC_CALL_GET,
+    NGX_OC_CALL_CREATE,
+    NGX_OC_CALL_UPDATE,             /* a reconcile PATCH */
+    NGX_OC_CALL_DELETE,
+    NGX_OC_CALL_OAUTH,
+    NGX_OC_CALL_N,
+
+    NGX_OC_CALL_REAUTHORIZE = NGX_OC_CALL_N,    /* a PATCH with a code */
+    NGX_OC_CALL_VERDICT,            /* the resolution's own finding */
+    NGX_OC_CALL_UPSTREAM,           /* the oc_pass upstream, with a token */
+    NGX_OC_CALL_KINDS
+} ngx_oc_call_e;
+
+/* what the answer says */
+typedef enum {
+    NGX_OC_ANSWER_TOKEN = 0,        /* an instance and its usable token */
+    NGX_OC_ANSWER_UNAUTHORIZED,     /* 401 */
+    NGX_OC_ANSWER_FORBIDDEN,        /* 403 */
+    NGX_OC_ANSWER_DISABLED,         /* the instance is marked disabled */
+    NGX_OC_ANSWER_ERROR,            /* anything else that failed */
+    NGX_OC_ANSWER_NONE,             /* no instance, none may be made yet */
+    NGX_OC_ANSWER_REVOKED,          /* the token needs a person's consent */
+    NGX_OC_ANSWER_N
+} ngx_oc_answer_e;
 
 #define NGX_OC_OUTCOME_OK                0
 #define NGX_OC_OUTCOME_CLIENT_ERROR      1
@@ -70,6 +90,23 @@
 #define NGX_OC_RESOLVED_FAILED           4
 #define NGX_OC_RESOLVED_REAUTHORIZED     5
 #define NGX_OC_RESOLVED_N                6
+
+
+/* one answer for ngx_oc_shm_transition() and what it carries */
+
+typedef struct {
+    ngx_oc_call_e               call;
+    ngx_oc_answer_e             answer;
+    int64_t                     id;         /* the token's instance */
+    ngx_str_t                  *token;
+    u_char                     *digest;     /* declaration now applied */
+    uint64_t                    delay;      /* ms, 0: the table's */
+    ngx_str_t                  *error;
+    ngx_str_t                  *request_id;
+    ngx_atomic_uint_t           gen;        /* upstream: the token's */
+    unsigned                    doubt:1;    /* a create may still land */
+    unsigned                    listed:1;   /* after a full lookup */
+} ngx_oc_answer_t;
 
 
 typedef struct ngx_oc_instance_s  ngx_oc_instance_t;
@@ -120,6 +157,9 @@ typedef struct {
     ngx_uint_t                  check;
     uint64_t                    check_after;    /* ms, wall clock */
     uint64_t                    stale_after;    /* ms, wall clock */
+
+    /* a create timed out: look for a surplus instance after this */
+    uint64_t                    verify_after;   /* ms, wall clock */
 
     int64_t                     id;
     time_t                      token_time;
@@ -253,17 +293,10 @@ ngx_int_t ngx_oc_shm_try_lease(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi, ngx_uint_t force);
 void ngx_oc_shm_renew_lease(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     ngx_msec_t extra);
-ngx_uint_t ngx_oc_shm_check(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
-    ngx_atomic_uint_t gen);
 ngx_uint_t ngx_oc_shm_lease_held(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi);
-void ngx_oc_shm_publish(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
-    int64_t id, ngx_str_t *token, u_char *digest);
-void ngx_oc_shm_fail(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
-    ngx_uint_t state, uint64_t delay, ngx_str_t *error,
-    ngx_str_t *request_id);
-ngx_uint_t ngx_oc_shm_mark_stale(ngx_oc_main_conf_t *omcf,
-    ngx_oc_instance_t *oi, ngx_atomic_uint_t gen);
+ngx_uint_t ngx_oc_shm_transition(ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi, ngx_oc_answer_t *a);
 void ngx_oc_shm_release(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
 void ngx_oc_shm_forget(ngx_oc_instance_t *oi);
 void ngx_oc_shm_error(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
@@ -276,7 +309,7 @@ ngx_int_t ngx_oc_shm_state_take(ngx_oc_main_conf_t *omcf,
 /* ngx_oc_status.c */
 char *ngx_oc_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 void ngx_oc_status_refused(ngx_oc_instance_t *oi, ngx_uint_t timedout);
-void ngx_oc_status_resolved(ngx_oc_instance_t *oi, const char *outcome);
+void ngx_oc_status_resolved(ngx_oc_instance_t *oi, ngx_uint_t outcome);
 
 /* ngx_oc_worker.c */
 ngx_int_t ngx_oc_init_process(ngx_cycle_t *cycle);

@@ -146,16 +146,14 @@ ngx_oc_oauth_url_done(ngx_oc_http_t *h)
     ngx_table_elt_t     *location;
     ngx_connection_t    *c;
     ngx_oc_loc_conf_t   *olcf;
-    ngx_oc_main_conf_t  *omcf;
     ngx_http_request_t  *r;
 
     r = h->data;
     c = r->connection;
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
-    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
 
-    ngx_oc_status_call(olcf->oauth, h, omcf->api_url.len);
+    ngx_oc_status_call(olcf->oauth, h, NGX_OC_CALL_OAUTH);
 
     /* the URL's query holds the app secret */
 

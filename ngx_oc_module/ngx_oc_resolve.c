@@ -19,10 +19,15 @@ static void ngx_oc_list_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_lookup_done(ngx_oc_resolver_t *res);
 static void ngx_oc_get_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_create_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
+static void ngx_oc_look_again(ngx_event_t *ev);
+static ngx_int_t ngx_oc_surplus(ngx_oc_resolver_t *res,
+    ngx_oc_api_instance_t *winner);
+static ngx_int_t ngx_oc_delete_next(ngx_oc_resolver_t *res);
 static void ngx_oc_delete_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci);
 static ngx_int_t ngx_oc_publish(ngx_oc_resolver_t *res,
-    ngx_oc_api_instance_t *oci, u_char *digest, const char *action);
+    ngx_oc_api_instance_t *oci, u_char *digest, ngx_uint_t outcome);
+static void ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_finish(ngx_oc_resolver_t *res);
 static ngx_int_t ngx_oc_instance_path(ngx_oc_resolver_t *res, int64_t id,
     ngx_str_t *path);
@@ -40,6 +45,17 @@ ngx_oc_resolve(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
 {
     if (oi->resolver) {
         return NGX_OK;
+    }
+
+    /*
+     * a worker that a reload retired never starts one: its requests wait
+     * for what the new workers find (ngx_oc_tick_handler() polls)
+     */
+
+    if (ngx_exiting) {
+        return (oi->state == NGX_OC_ABSENT || oi->state == NGX_OC_STALE
+                || ngx_oc_shm_lease_held(omcf, oi))
+               ? NGX_OK : NGX_DECLINED;
     }
 
     switch (ngx_oc_shm_try_lease(omcf, oi, 0)) {
@@ -171,7 +187,8 @@ ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     }
 
     if (ngx_array_init(&res->matches, pool, 4, sizeof(ngx_oc_api_instance_t))
-        != NGX_OK)
+        != NGX_OK
+        || ngx_array_init(&res->surplus, pool, 2, sizeof(int64_t)) != NGX_OK)
     {
         goto failed;
     }
@@ -209,7 +226,8 @@ ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
         }
 
         if (ngx_oc_instance_path(res, rec->id, &path) != NGX_OK
-            || ngx_oc_call(res, "GET", &path, NULL, ngx_oc_get_done)
+            || ngx_oc_call(res, NGX_OC_CALL_GET, "GET", &path, NULL,
+                          ngx_oc_get_done)
                != NGX_OK)
         {
             goto failed;
@@ -247,7 +265,8 @@ ngx_oc_list(ngx_oc_resolver_t *res, ngx_str_t *page)
         return NGX_ERROR;
     }
 
-    return ngx_oc_call(res, "GET", &path, NULL, ngx_oc_list_done);
+    return ngx_oc_call(res, NGX_OC_CALL_LIST, "GET", &path, NULL,
+                       ngx_oc_list_done);
 }
 
 
@@ -255,10 +274,8 @@ static void
 ngx_oc_list_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 {
     ngx_str_t               err, page;
-    ngx_uint_t              i, n;
-    ngx_array_t             list;
+    ngx_uint_t              n, kept;
     ngx_oc_instance_t      *oi;
-    ngx_oc_api_instance_t  *oci, *match;
 
     oi = res->oi;
 
@@ -270,23 +287,23 @@ ngx_oc_list_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
     }
 
     if (h->status != 200) {
-        ngx_oc_failed(res, NGX_OC_FAILED, h, "GET /instances");
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, h, "GET /instances");
         return;
     }
 
-    if (ngx_array_init(&list, res->pool, 16, sizeof(ngx_oc_api_instance_t))
-        != NGX_OK)
+    /* only the entries of this declaration are kept, exactly matched */
+
+    n = 0;
+    kept = res->matches.nelts;
+
+    switch (ngx_oc_api_parse_list(res->pool, &h->response, &oi->element,
+                                  &oi->name, &res->matches, &n, &err))
     {
-        goto nomem;
-    }
-
-    switch (ngx_oc_api_parse_list(res->pool, &h->response, &list, &err)) {
-
     case NGX_OK:
         break;
 
     case NGX_DECLINED:
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                       "GET /instances: %V", &err);
         return;
 
@@ -294,32 +311,14 @@ ngx_oc_list_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
         goto nomem;
     }
 
-    oci = list.elts;
-    n = list.nelts;
-
-    for (i = 0; i < n; i++) {
-        if (oci[i].name.len != oi->name.len
-            || ngx_strncmp(oci[i].name.data, oi->name.data, oi->name.len)
-               != 0
-            || oci[i].element.len != oi->element.len
-            || ngx_strncmp(oci[i].element.data, oi->element.data,
-                           oi->element.len)
-               != 0)
-        {
-            continue;
-        }
-
-        match = ngx_array_push(&res->matches);
-        if (match == NULL) {
-            goto nomem;
-        }
-
-        *match = oci[i];
-    }
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "oc resolve \"%V\": page of %ui entries, %ui not ours "
+                   "or not valid, skipped",
+                   &oi->block, n, n - (res->matches.nelts - kept));
 
     if (n && h->next_page.len) {
         if (++res->pages >= NGX_OC_MAX_PAGES) {
-            ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+            ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                           "GET /instances: more than %d pages",
                           NGX_OC_MAX_PAGES);
             return;
@@ -343,7 +342,7 @@ ngx_oc_list_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 
 nomem:
 
-    ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+    ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
 }
 
 
@@ -357,26 +356,36 @@ ngx_oc_lookup_done(ngx_oc_resolver_t *res)
 
     oi = res->oi;
     oci = res->matches.elts;
+    res->listed = 1;
 
     if (res->matches.nelts == 0) {
 
+        res->kind = NGX_OC_CALL_VERDICT;
+
         if (res->created) {
-            ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+            ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                           "instance %L created but not listed",
                           res->created);
+            return;
+        }
+
+        if (res->doubt) {
+            ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
+                          "POST /instances got no answer and no instance "
+                          "has appeared since");
             return;
         }
 
         /* oauth2 instances are only created with a person's consent */
 
         if (oi->auth == NGX_OC_AUTH_OAUTH2 && res->code.len == 0) {
-            ngx_oc_failed(res, NGX_OC_UNAUTHORIZED, NULL,
+            ngx_oc_failed(res, NGX_OC_ANSWER_NONE, NULL,
                           "authorization required");
             return;
         }
 
         if (!oi->create) {
-            ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+            ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                           "no instance named \"%V\" in Open Connectors "
                           "and \"create\" is off", &oi->name);
             return;
@@ -388,7 +397,8 @@ ngx_oc_lookup_done(ngx_oc_resolver_t *res)
 
         ngx_str_set(&path, "/instances");
 
-        if (ngx_oc_call(res, "POST", &path, &body, ngx_oc_create_done)
+        if (ngx_oc_call(res, NGX_OC_CALL_CREATE, "POST", &path, &body,
+                        ngx_oc_create_done)
             != NGX_OK)
         {
             goto nomem;
@@ -407,37 +417,90 @@ ngx_oc_lookup_done(ngx_oc_resolver_t *res)
         }
     }
 
-    for (i = 0; i < res->matches.nelts; i++) {
-        if (&oci[i] != winner && oci[i].id != res->created) {
-            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "oc_instance \"%V\": duplicate instance %L "
-                          "named \"%V\", using instance %L",
-                          &oi->block, oci[i].id, &oi->name, winner->id);
-        }
-    }
-
     res->winner = *winner;
 
-    if (res->created && res->created != winner->id) {
+    if (ngx_oc_surplus(res, winner) != NGX_OK) {
+        goto nomem;
+    }
 
-        /* another host created one first: remove ours */
-
-        if (ngx_oc_instance_path(res, res->created, &path) != NGX_OK
-            || ngx_oc_call(res, "DELETE", &path, NULL, ngx_oc_delete_done)
-               != NGX_OK)
-        {
+    if (res->surplus.nelts) {
+        if (ngx_oc_delete_next(res) != NGX_OK) {
             goto nomem;
         }
 
         return;
     }
 
-    ngx_oc_settle(res, winner);
+    ngx_oc_settle(res, &res->winner);
     return;
 
 nomem:
 
-    ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+    ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
+}
+
+
+/*
+ * the other instances of the name that nginx made: the one this
+ * resolution created, and those with this declaration's digest tag
+ * (a create that got no answer and landed later, another host's)
+ */
+
+static ngx_int_t
+ngx_oc_surplus(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *winner)
+{
+    int64_t                *id;
+    ngx_uint_t              i;
+    ngx_oc_instance_t      *oi;
+    ngx_oc_api_instance_t  *oci;
+
+    oi = res->oi;
+    oci = res->matches.elts;
+
+    for (i = 0; i < res->matches.nelts; i++) {
+        if (oci[i].id == winner->id) {
+            continue;
+        }
+
+        if (oci[i].id != res->created
+            && (oci[i].digest.len != NGX_OC_DIGEST_LEN
+                || ngx_memcmp(oci[i].digest.data, oi->digest,
+                              NGX_OC_DIGEST_LEN)
+                   != 0))
+        {
+            ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                          "oc_instance \"%V\": duplicate instance %L "
+                          "named \"%V\", using instance %L",
+                          &oi->block, oci[i].id, &oi->name, winner->id);
+            continue;
+        }
+
+        id = ngx_array_push(&res->surplus);
+        if (id == NULL) {
+            return NGX_ERROR;
+        }
+
+        *id = oci[i].id;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_oc_delete_next(ngx_oc_resolver_t *res)
+{
+    int64_t    *id;
+    ngx_str_t   path;
+
+    id = res->surplus.elts;
+
+    if (ngx_oc_instance_path(res, id[res->deleted], &path) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_oc_call(res, NGX_OC_CALL_DELETE, "DELETE", &path, NULL,
+                       ngx_oc_delete_done);
 }
 
 
@@ -453,21 +516,21 @@ ngx_oc_get_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
                       &res->oi->block, res->oi->rec->id);
 
         if (ngx_oc_list(res, NULL) != NGX_OK) {
-            ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+            ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
         }
 
         return;
     }
 
     if (h->status != 200) {
-        ngx_oc_failed(res, NGX_OC_FAILED, h, "GET /instances/{id}");
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, h, "GET /instances/{id}");
         return;
     }
 
     if (ngx_oc_api_parse_instance(res->pool, &h->response, &oci, &err)
         != NGX_OK)
     {
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                       "GET /instances/{id}: %V", &err);
         return;
     }
@@ -483,7 +546,9 @@ ngx_oc_get_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
          * user and app: another instance may have been authorized
          */
 
-        ngx_oc_failed(res, NGX_OC_CONSENT, NULL,
+        res->kind = NGX_OC_CALL_VERDICT;
+
+        ngx_oc_failed(res, NGX_OC_ANSWER_REVOKED, NULL,
                       "the upstream rejected the token of instance %L: "
                       "re-authorization needed (was another instance "
                       "authorized for the same Pipedrive app?)", oci.id);
@@ -501,16 +566,15 @@ ngx_oc_create_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
     ngx_oc_api_instance_t  oci;
 
     if (h->status != 200 && h->status != 201) {
-        ngx_oc_failed(res, h->status == 401 ? NGX_OC_UNAUTHORIZED
-                                            : NGX_OC_FAILED,
-                      h, "POST /instances");
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, h, "POST /instances");
         return;
     }
 
     if (ngx_oc_api_parse_instance(res->pool, &h->response, &oci, &err)
         != NGX_OK)
     {
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL, "POST /instances: %V", &err);
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "POST /instances: %V",
+                      &err);
         return;
     }
 
@@ -522,7 +586,7 @@ ngx_oc_create_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
     res->pages = 0;
 
     if (ngx_oc_list(res, NULL) != NGX_OK) {
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
     }
 }
 
@@ -530,22 +594,73 @@ ngx_oc_create_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 static void
 ngx_oc_delete_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 {
+    int64_t  *id;
+
+    id = res->surplus.elts;
+
     if (h->status == 200 || h->status == 204 || h->status == 404) {
-        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                      "oc_instance \"%V\": deleted duplicate instance %L, "
-                      "instance %L was first",
-                      &res->oi->block, res->created, res->winner.id);
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": deleted surplus instance %L "
+                      "that nginx made, instance %L was first",
+                      &res->oi->block, id[res->deleted], res->winner.id);
 
     } else {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "oc_instance \"%V\": deleting duplicate instance %L "
+                      "oc_instance \"%V\": deleting surplus instance %L "
                       "failed with status %l",
-                      &res->oi->block, res->created, h->status);
+                      &res->oi->block, id[res->deleted], h->status);
+    }
+
+    if (++res->deleted < res->surplus.nelts) {
+        if (ngx_oc_delete_next(res) != NGX_OK) {
+            ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
+        }
+
+        return;
     }
 
     /* res->created stays: ngx_oc_settle() reports the duplicate settled */
 
     ngx_oc_settle(res, &res->winner);
+}
+
+
+/*
+ * POST /instances got no answer: Open Connectors may still create the
+ * instance.  Never POST again blindly: look again once a slow create had
+ * time to finish, and have a later lookup delete a surplus one.
+ */
+
+void
+ngx_oc_create_lost(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
+{
+    ngx_msec_t  delay;
+
+    delay = 2 * res->omcf->api_timeout;
+
+    ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                  "oc_instance \"%V\": POST /instances failed: %s, the "
+                  "instance may still be created: looking again in %M ms",
+                  &res->oi->block, h->error, delay);
+
+    res->doubt = 1;
+    res->matches.nelts = 0;
+    res->pages = 0;
+
+    res->retry.handler = ngx_oc_look_again;
+    ngx_oc_shm_renew_lease(res->omcf, res->oi, delay);
+    ngx_add_timer(&res->retry, delay);
+}
+
+
+static void
+ngx_oc_look_again(ngx_event_t *ev)
+{
+    ngx_oc_resolver_t  *res = ev->data;
+
+    if (ngx_oc_list(res, NULL) != NGX_OK) {
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
+    }
 }
 
 
@@ -560,7 +675,9 @@ ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
     oi = res->oi;
 
     if (oci->disabled) {
-        ngx_oc_failed(res, NGX_OC_DISABLED, NULL,
+        res->kind = NGX_OC_CALL_VERDICT;
+
+        ngx_oc_failed(res, NGX_OC_ANSWER_DISABLED, NULL,
                       "instance disabled in Open Connectors");
         return;
     }
@@ -572,8 +689,9 @@ ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
         && ngx_memcmp(oci->digest.data, oi->digest, NGX_OC_DIGEST_LEN) == 0)
     {
         if (ngx_oc_publish(res, oci, oi->digest,
-                           oci->id == res->created ? "created"
-                           : res->created ? "settled" : "found")
+                           oci->id == res->created ? NGX_OC_RESOLVED_CREATED
+                           : res->created ? NGX_OC_RESOLVED_SETTLED
+                           : NGX_OC_RESOLVED_FOUND)
             == NGX_OK)
         {
             ngx_oc_finish(res);
@@ -584,55 +702,49 @@ ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
 
     if (ngx_oc_body(res, 0, &body) != NGX_OK
         || ngx_oc_instance_path(res, oci->id, &path) != NGX_OK
-        || ngx_oc_call(res, "PATCH", &path, &body, ngx_oc_update_done)
+        || ngx_oc_call(res, NGX_OC_CALL_UPDATE, "PATCH", &path, &body,
+                          ngx_oc_update_done)
            != NGX_OK)
     {
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL, "out of memory");
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
     }
 }
 
 
-void
+static void
 ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 {
     ngx_str_t              err;
     ngx_oc_api_instance_t  oci;
 
-    if (h->status != 200 && res->code.len) {
-        ngx_oc_failed(res, NGX_OC_CONSENT, h,
-                      "re-authorizing with PATCH /instances/{id}");
-        return;
-    }
+    /* a reconcile that fails keeps the token (see ngx_oc_shm.c's table) */
 
-    if (h->result != CURLE_OK || h->status != 200) {
-        /* the instance and its token are fine, its configuration is old */
-
-        if (ngx_oc_publish(res, &res->winner, NULL, NULL) != NGX_OK) {
-            return;
-        }
-
-        if (h->result != CURLE_OK) {
-            ngx_oc_failed(res, NGX_OC_READY, NULL,
-                          "PATCH /instances/%L failed: %s",
-                          res->winner.id, h->error);
-
-        } else {
-            ngx_oc_failed(res, NGX_OC_READY, h, "PATCH /instances/%L",
-                          res->winner.id);
-        }
-
+    if (h->status != 200) {
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, h,
+                      res->code.len ? "re-authorizing with PATCH /instances/%L"
+                                    : "PATCH /instances/%L",
+                      res->winner.id);
         return;
     }
 
     if (ngx_oc_api_parse_instance(res->pool, &h->response, &oci, &err)
-        == NGX_OK
-        && oci.token.len)
+        == NGX_OK)
     {
-        res->winner.token = oci.token;
+        if (oci.id != res->winner.id) {
+            ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
+                          "PATCH /instances/%L answered with instance %L",
+                          res->winner.id, oci.id);
+            return;
+        }
+
+        if (oci.token.len) {
+            res->winner.token = oci.token;
+        }
     }
 
     if (ngx_oc_publish(res, &res->winner, res->oi->digest,
-                       res->code.len ? "re-authorized" : "updated")
+                       res->code.len ? NGX_OC_RESOLVED_REAUTHORIZED
+                                     : NGX_OC_RESOLVED_UPDATED)
         == NGX_OK)
     {
         ngx_oc_finish(res);
@@ -640,21 +752,24 @@ ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h)
 }
 
 
-/*
- * NGX_ERROR: the resolution failed and is over; "action" is the outcome
- * logged and counted, NULL when ngx_oc_failed() reports it instead
- */
+/* NGX_ERROR: the resolution failed and is over */
 
 static ngx_int_t
 ngx_oc_publish(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci,
-    u_char *digest, const char *action)
+    u_char *digest, ngx_uint_t outcome)
 {
+    ngx_oc_answer_t     a;
     ngx_oc_instance_t  *oi;
+
+    static const char  *actions[] = {
+        "found", "created", "updated", "settled", "failed", "re-authorized"
+    };
 
     oi = res->oi;
 
     if (ngx_oc_api_valid_token(&oci->token) != NGX_OK) {
-        ngx_oc_failed(res, NGX_OC_FAILED, NULL,
+        res->kind = NGX_OC_CALL_VERDICT;
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                       "instance %L has no usable token", oci->id);
         return NGX_ERROR;
     }
@@ -667,15 +782,20 @@ ngx_oc_publish(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci,
                       "after an upstream 401", &oi->block, oci->id);
     }
 
-    ngx_oc_shm_publish(res->omcf, oi, oci->id, &oci->token, digest);
+    ngx_memzero(&a, sizeof(ngx_oc_answer_t));
+    a.call = NGX_OC_CALL_VERDICT;
+    a.answer = NGX_OC_ANSWER_TOKEN;
+    a.id = oci->id;
+    a.token = &oci->token;
+    a.digest = digest;
+    a.doubt = res->doubt;
+    a.listed = res->listed;
 
-    if (action == NULL) {
-        return NGX_OK;
-    }
+    (void) ngx_oc_shm_transition(res->omcf, oi, &a);
 
-    ngx_oc_status_resolved(oi, action);
+    ngx_oc_status_resolved(oi, outcome);
 
-    if (ngx_strcmp(action, "settled") == 0) {
+    if (outcome == NGX_OC_RESOLVED_SETTLED) {
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "oc_instance \"%V\": settled a duplicate: instance %L "
                       "was first, using it instead of instance %L, "
@@ -687,7 +807,7 @@ ngx_oc_publish(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci,
 
     ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                   "oc_instance \"%V\": %s instance %L \"%V\", token %*s...",
-                  &oi->block, action, oci->id, &oi->name,
+                  &oi->block, actions[outcome], oci->id, &oi->name,
                   (size_t) ngx_min(oci->token.len, 4), oci->token.data);
 
     return NGX_OK;
@@ -695,19 +815,18 @@ ngx_oc_publish(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci,
 
 
 void
-ngx_oc_failed(ngx_oc_resolver_t *res, ngx_uint_t state, ngx_oc_http_t *h,
-    const char *fmt, ...)
+ngx_oc_failed(ngx_oc_resolver_t *res, ngx_oc_answer_e answer,
+    ngx_oc_http_t *h, const char *fmt, ...)
 {
     u_char             *p, *last;
     va_list             args;
-    uint64_t            delay;
     ngx_str_t           error, message, request_id;
-    ngx_uint_t          level;
+    ngx_uint_t          level, state;
+    ngx_oc_answer_t     a;
     ngx_oc_instance_t  *oi;
     u_char              buf[NGX_OC_ERROR_MAX];
 
     oi = res->oi;
-    delay = 0;
 
     p = buf;
     last = buf + sizeof(buf);
@@ -728,40 +847,38 @@ ngx_oc_failed(ngx_oc_resolver_t *res, ngx_uint_t state, ngx_oc_http_t *h,
             p = ngx_slprintf(p, last, ": %V", &message);
         }
 
-        if (h->status == 403) {
-            state = NGX_OC_DISABLED;
+        if (h->status == 401) {
+            answer = NGX_OC_ANSWER_UNAUTHORIZED;
 
-        } else if (h->status == 401 && state != NGX_OC_CONSENT) {
-            /* the User or Organization secret was rejected */
-            state = NGX_OC_UNAUTHORIZED;
+        } else if (h->status == 403) {
+            answer = NGX_OC_ANSWER_FORBIDDEN;
         }
-    }
-
-    switch (state) {
-
-    case NGX_OC_CONSENT:
-        state = NGX_OC_UNAUTHORIZED;
-        delay = NGX_OC_NEVER;
-        break;
-
-    case NGX_OC_DISABLED:
-        delay = res->omcf->recheck_interval;
-        break;
-
-    case NGX_OC_UNAUTHORIZED:
-        if (h == NULL) {
-            /* no oauth2 instance yet: look again now and then, never POST */
-            delay = res->omcf->recheck_interval;
-        }
-
-        break;
     }
 
     error.data = buf;
     error.len = p - buf;
 
-    ngx_oc_shm_fail(res->omcf, oi, state, delay, &error, &request_id);
-    ngx_oc_status_resolved(oi, "failed");
+    ngx_memzero(&a, sizeof(ngx_oc_answer_t));
+    a.call = res->kind;
+    a.answer = answer;
+    a.delay = res->delay;
+    a.doubt = res->doubt;
+    a.error = &error;
+    a.request_id = &request_id;
+
+    if (a.call == NGX_OC_CALL_UPDATE) {
+        if (res->code.len) {
+            a.call = NGX_OC_CALL_REAUTHORIZE;
+
+        } else if (ngx_oc_api_valid_token(&res->winner.token) == NGX_OK) {
+            /* the instance and its token are fine, its configuration old */
+            a.id = res->winner.id;
+            a.token = &res->winner.token;
+        }
+    }
+
+    state = ngx_oc_shm_transition(res->omcf, oi, &a);
+    ngx_oc_status_resolved(oi, NGX_OC_RESOLVED_FAILED);
 
     /* an error when requests are refused, a warning when the token stays */
 

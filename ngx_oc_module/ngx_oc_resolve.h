@@ -15,9 +15,6 @@
 
 #define NGX_OC_MAX_PAGES        1000
 
-/* unauthorized until a person consents again: no automatic retry */
-#define NGX_OC_CONSENT          100
-#define NGX_OC_NEVER            ((uint64_t) 365 * 86400 * 1000)
 
 
 typedef void (*ngx_oc_step_pt)(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
@@ -29,6 +26,8 @@ struct ngx_oc_resolver_s {
     ngx_pool_t                 *pool;
     ngx_oc_http_t              *http;
     ngx_oc_step_pt              step;
+    ngx_oc_call_e               kind;       /* of the call under way */
+    uint64_t                    delay;      /* ms, a failure's next try */
     ngx_uint_t                  attempt;
     ngx_event_t                 retry;
 
@@ -37,6 +36,11 @@ struct ngx_oc_resolver_s {
     int64_t                     created;
     ngx_str_t                   stale;      /* token that got a 401 */
     ngx_oc_api_instance_t       winner;
+    ngx_array_t                 surplus;    /* of int64_t, to delete */
+    ngx_uint_t                  deleted;    /* of them */
+
+    unsigned                    doubt:1;    /* a create may still land */
+    unsigned                    listed:1;   /* a full lookup was made */
 
     /* an OAuth2 grant code from oc_oauth_callback, and its request */
     ngx_str_t                   code;
@@ -44,11 +48,12 @@ struct ngx_oc_resolver_s {
 };
 
 
-ngx_int_t ngx_oc_call(ngx_oc_resolver_t *res, const char *method,
-    ngx_str_t *path, ngx_str_t *body, ngx_oc_step_pt step);
-void ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
-void ngx_oc_failed(ngx_oc_resolver_t *res, ngx_uint_t state,
+ngx_int_t ngx_oc_call(ngx_oc_resolver_t *res, ngx_oc_call_e kind,
+    const char *method, ngx_str_t *path, ngx_str_t *body,
+    ngx_oc_step_pt step);
+void ngx_oc_failed(ngx_oc_resolver_t *res, ngx_oc_answer_e answer,
     ngx_oc_http_t *h, const char *fmt, ...);
+void ngx_oc_create_lost(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 ngx_http_request_t *ngx_oc_resolve_abort(ngx_oc_instance_t *oi);
 
 

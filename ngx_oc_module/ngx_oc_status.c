@@ -73,53 +73,12 @@ ngx_str_t  ngx_oc_resolved_names[] = {
     ngx_null_string
 };
 
-/* the same, as ngx_oc_publish() and ngx_oc_failed() log them */
-static char  *ngx_oc_resolved_actions[] = {
-    "found",
-    "created",
-    "updated",
-    "settled",
-    "failed",
-    "re-authorized",
-    NULL
-};
-
-
-/*
- * one finished Open Connectors call; "prefix" is the length of oc_api_url
- * in h->url, what follows is the path
- */
+/* one finished Open Connectors call of the kind its caller knows */
 
 void
-ngx_oc_status_call(ngx_oc_instance_t *oi, ngx_oc_http_t *h, size_t prefix)
+ngx_oc_status_call(ngx_oc_instance_t *oi, ngx_oc_http_t *h, ngx_uint_t kind)
 {
-    u_char      *path;
-    ngx_uint_t   kind, outcome;
-
-    path = h->url.data + prefix;
-
-    if (ngx_strncmp(path, "/elements/", sizeof("/elements/") - 1) == 0) {
-        kind = NGX_OC_CALL_OAUTH;
-
-    } else if (ngx_strcmp(h->method, "POST") == 0) {
-        kind = NGX_OC_CALL_CREATE;
-
-    } else if (ngx_strcmp(h->method, "PATCH") == 0
-               || ngx_strcmp(h->method, "PUT") == 0)
-    {
-        kind = NGX_OC_CALL_UPDATE;
-
-    } else if (ngx_strcmp(h->method, "DELETE") == 0) {
-        kind = NGX_OC_CALL_DELETE;
-
-    } else if (path[sizeof("/instances") - 1] == '\0'
-               || path[sizeof("/instances") - 1] == '?')
-    {
-        kind = NGX_OC_CALL_LIST;
-
-    } else {
-        kind = NGX_OC_CALL_GET;
-    }
+    ngx_uint_t  outcome;
 
     if (h->result != CURLE_OK) {
         outcome = NGX_OC_OUTCOME_TRANSPORT;
@@ -173,23 +132,12 @@ ngx_oc_status_refused(ngx_oc_instance_t *oi, ngx_uint_t timedout)
 }
 
 
-/* the outcome of a resolution, one of ngx_oc_resolved_actions */
+/* the outcome of a resolution, an NGX_OC_RESOLVED_* */
 
 void
-ngx_oc_status_resolved(ngx_oc_instance_t *oi, const char *outcome)
+ngx_oc_status_resolved(ngx_oc_instance_t *oi, ngx_uint_t outcome)
 {
-    ngx_uint_t  i;
-
-    for (i = 0; i < NGX_OC_RESOLVED_N; i++) {
-        if (ngx_strcmp(outcome, ngx_oc_resolved_actions[i]) == 0) {
-            (void) ngx_atomic_fetch_add(&oi->rec->counters.resolutions[i], 1);
-            return;
-        }
-    }
-
-    ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                  "oc_instance \"%V\": unknown resolution outcome \"%s\"",
-                  &oi->block, outcome);
+    (void) ngx_atomic_fetch_add(&oi->rec->counters.resolutions[outcome], 1);
 }
 
 

@@ -75,7 +75,7 @@ extern ngx_str_t  ngx_oc_resolved_names[];
 
 
 void ngx_oc_status_call(ngx_oc_instance_t *oi, ngx_oc_http_t *h,
-    size_t prefix);
+    ngx_uint_t kind);
 
 u_char *ngx_oc_writer_reserve(ngx_oc_writer_t *w, size_t n);
 void ngx_oc_writer_printf(ngx_oc_writer_t *w, const char *fmt, ...);

@@ -14,6 +14,7 @@
 
 
 static void ngx_oc_tick_handler(ngx_event_t *ev);
+static void ngx_oc_hand_over(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
 
 
 static ngx_event_t  ngx_oc_tick;
@@ -94,7 +95,7 @@ ngx_oc_tick_handler(ngx_event_t *ev)
     ngx_oc_instance_t   *oi, **oip;
     ngx_oc_main_conf_t  *omcf;
 
-    if (ngx_exiting || ngx_terminate || ngx_quit) {
+    if (ngx_terminate || ngx_quit) {
         return;
     }
 
@@ -113,12 +114,19 @@ ngx_oc_tick_handler(ngx_event_t *ev)
     for (i = 0; i < omcf->instances.nelts; i++) {
         oi = oip[i];
 
+        if (ngx_exiting && oi->resolver != NULL) {
+            ngx_oc_hand_over(omcf, oi);
+        }
+
         if (!ngx_queue_empty(&oi->waiters)) {
 
-            /* requests wait on a resolution in another worker */
+            /*
+             * requests wait on a resolution in another worker, also one
+             * of the workers that a reload started
+             */
 
             if (oi->rec->generation != oi->gen
-                || !ngx_oc_shm_lease_held(omcf, oi))
+                || (!ngx_exiting && !ngx_oc_shm_lease_held(omcf, oi)))
             {
                 ngx_oc_wake_waiters(oi);
             }
@@ -127,13 +135,47 @@ ngx_oc_tick_handler(ngx_event_t *ev)
             continue;
         }
 
-        if (full && oi->resolver == NULL) {
+        if (full && oi->resolver == NULL && !ngx_exiting) {
             (void) ngx_oc_resolve(omcf, oi);
         }
     }
 
+    /* an old worker after a reload polls only for its waiters */
+
+    if (ngx_exiting && !waiting) {
+        return;
+    }
+
     ngx_add_timer(ev, waiting ? NGX_OC_POLL
                               : ngx_oc_next_tick - ngx_current_msec);
+}
+
+
+/*
+ * a worker that a reload retired: the new workers own the declaration,
+ * they resolve it at once; a create, an update or a code exchange under
+ * way is finished, since repeating it could duplicate an instance
+ */
+
+static void
+ngx_oc_hand_over(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
+{
+    ngx_oc_resolver_t  *res;
+
+    res = oi->resolver;
+
+    if (res->request != NULL || res->code.len
+        || (res->kind != NGX_OC_CALL_LIST && res->kind != NGX_OC_CALL_GET))
+    {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                  "oc_instance \"%V\": handing the resolution over to "
+                  "the new worker processes", &oi->block);
+
+    (void) ngx_oc_resolve_abort(oi);
+    ngx_oc_shm_release(omcf, oi);
 }
 
 
@@ -142,7 +184,7 @@ ngx_oc_tick_handler(ngx_event_t *ev)
 void
 ngx_oc_poll(void)
 {
-    if (ngx_oc_tick.log == NULL || ngx_exiting) {
+    if (ngx_oc_tick.log == NULL) {
         return;
     }
 

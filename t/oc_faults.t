@@ -42,7 +42,8 @@ my @cases = (
     (map { ['GET /instances', $_] }
          qw(500 429 close truncated timeout malformed ctype redirect
             toobig notoken badtoken)),
-    (map { ['POST /instances', $_] } qw(500 close timeout malformed 400)),
+    # a POST that times out is not repeated blindly (t/oc_create.t)
+    (map { ['POST /instances', $_] } qw(500 close malformed 400)),
     (map { ['GET /instances/{id}', $_] } qw(500 close malformed)),
 );
 
@@ -50,6 +51,9 @@ for my $case (@cases) {
     my ($endpoint, $name) = @$case;
     my ($calls, %fault) = @{ $kind{$name} };
     my $what = "$endpoint $name";
+
+    # a dropped POST may have created the instance: looked for, not retried
+    $calls = 1 if $endpoint eq 'POST /instances' && $name eq 'close';
 
     my $t = OCTest->new;
     my $sim = $t->sim;
@@ -80,7 +84,7 @@ for my $case (@cases) {
     if ($name eq 'close') {
         # libcurl itself reconnects once when a reused connection closes
         # before answering; that is not a retry of the module's
-        cmp_ok($sim->count($endpoint), '>=', 2, "$what: calls");
+        cmp_ok($sim->count($endpoint), '>=', $calls, "$what: calls");
         cmp_ok($sim->count($endpoint), '<=', 4, "$what: calls");
 
     } else {
@@ -109,7 +113,9 @@ for my $case (@cases) {
 }
 
 # a reconcile that fails keeps the token: requests go on
-for my $f ([close => close => 1], [500 => status => 500]) {
+for my $f ([close => close => 1], [500 => status => 500],
+           [401 => status => 401], [403 => status => 403])
+{
     my ($name, %fault) = @$f;
     my $t = OCTest->new;
     my $sim = $t->sim;
@@ -125,6 +131,8 @@ for my $f ([close => close => 1], [500 => status => 500]) {
     ok($t->grep_log(qr/\[warn\].*PATCH \/instances\/$inst->{id}.*/
                     . qr/, the token stays in use$/),
        "PATCH $name: logged as a warning, requests are not refused");
+    like(http_get('/crm/contacts', timeout => 10), qr/ 200 /,
+         "PATCH $name: the next request too");
 
     $sim->clear_faults;
     my $end = time + 8;
