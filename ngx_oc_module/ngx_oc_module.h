@@ -148,6 +148,9 @@ typedef struct {
     ngx_atomic_t                generation;
     ngx_uint_t                  state;
 
+    /* worker processes using the record: a removed block's goes with 0 */
+    ngx_uint_t                  attached;
+
     ngx_pid_t                   lease_pid;
     uint64_t                    lease_until;    /* ms, wall clock */
     uint64_t                    next_retry;     /* ms, wall clock */
@@ -176,6 +179,7 @@ typedef struct {
 
     /* the declaration of the newest configuration load, and until when */
     u_char                      newest[NGX_OC_DIGEST_LEN];
+    u_char                      platform[20];   /* SHA-1: URL, secrets */
     uint64_t                    newest_until;   /* ms, wall clock */
 
     time_t                      error_time;
@@ -298,6 +302,7 @@ ngx_uint_t ngx_oc_shm_lease_held(ngx_oc_main_conf_t *omcf,
 ngx_uint_t ngx_oc_shm_transition(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi, ngx_oc_answer_t *a);
 void ngx_oc_shm_release(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
+void ngx_oc_shm_attach(ngx_oc_main_conf_t *omcf, ngx_int_t n);
 void ngx_oc_shm_forget(ngx_oc_instance_t *oi);
 void ngx_oc_shm_error(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     ngx_pool_t *pool, ngx_str_t *error, ngx_str_t *request_id);

@@ -299,6 +299,21 @@ ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
     ngx_unescape_uri(&dst, &src, code.len, NGX_UNESCAPE_URI);
     ctx->code.len = dst - ctx->code.data;
 
+    /* "%" or "%00": nothing Open Connectors could exchange */
+
+    for (src = ctx->code.data; src < dst; src++) {
+        if (*src < 0x20 || *src == 0x7f) {
+            break;
+        }
+    }
+
+    if (ctx->code.len == 0 || src < dst) {
+        ngx_str_set(&text, "The provider sent no usable authorization "
+                    "code.");
+        return ngx_oc_oauth_page(r, NGX_HTTP_BAD_REQUEST,
+                                 "Authorization failed", &text);
+    }
+
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -19,6 +19,7 @@ static void ngx_oc_hand_over(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
 
 static ngx_event_t  ngx_oc_tick;
 static ngx_msec_t   ngx_oc_next_tick;
+static ngx_uint_t   ngx_oc_attached;
 
 
 ngx_int_t
@@ -41,6 +42,9 @@ ngx_oc_init_process(ngx_cycle_t *cycle)
     if (ngx_oc_curl_init(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    ngx_oc_shm_attach(omcf, 1);
+    ngx_oc_attached = 1;
 
     ngx_oc_tick.handler = ngx_oc_tick_handler;
     ngx_oc_tick.data = omcf;
@@ -67,6 +71,11 @@ ngx_oc_exit_process(ngx_cycle_t *cycle)
 
     if (omcf == NULL || omcf->sh == NULL) {
         return;
+    }
+
+    if (ngx_oc_attached) {
+        ngx_oc_shm_attach(omcf, -1);
+        ngx_oc_attached = 0;
     }
 
     oip = omcf->instances.elts;

@@ -104,6 +104,12 @@ sub not_platform {
     my ($state) = $start->{headers}{location} =~ /state=([0-9a-f]+)/;
     ok($state, 'state: in the consent URL');
 
+    # two more, for codes that are empty once unescaped
+    my @more = map {
+        my $s = $sim->request(GET => "http://127.0.0.1:$port/oauth/start");
+        ($s->{headers}{location} =~ /state=([0-9a-f]+)/)[0]
+    } 1 .. 2;
+
     $sim->reset;
     my $code = $sim->new_code;
 
@@ -111,6 +117,8 @@ sub not_platform {
         ['missing', "/oauth/callback?code=$code"],
         ['wrong', "/oauth/callback?code=$code&state=" . ('0' x 32)],
         ['malformed', "/oauth/callback?code=$code&state=x"],
+        ['with code "%"', "/oauth/callback?code=%&state=$more[0]"],
+        ['with code %00', "/oauth/callback?code=%00&state=$more[1]"],
     );
 
     for my $b (@bad) {
