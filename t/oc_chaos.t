@@ -78,7 +78,8 @@ is($violations, 0, 'the summary counts 0 violations');
 my ($requests) = $out =~ /^\s+requests\s+(\d+)/m;
 ok(($requests // 0) > 0, 'clients sent requests');
 
-my ($upstream, $app) = $out =~ /^\s+upstream requests\s+(\d+); application captures (\d+)/m;
+my ($upstream, $app) = $out
+    =~ /^\s+upstream requests\s+(\d+); application captures (\d+)/m;
 ok(($upstream // 0) > 0, 'requests reached the upstream');
 ok(($app // 0) > 0, 'error_page redirects reached the application');
 
