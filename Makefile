@@ -9,6 +9,8 @@
 #   make fuzz-regress  replay the fuzz corpora once (make test does too)
 #   make test-valgrind the suite with nginx under valgrind memcheck
 #   make test-asan  the suite with the module built with AddressSanitizer
+#   make chaos      traffic, faults, reloads and kills for DURATION (10m),
+#                   the invariants checked on every request (SEED=n replays)
 #
 # make NGINX_SRC=/path/to/nginx-x.y.z builds against an upstream source tree.
 
@@ -95,7 +97,8 @@ ASAN_CC_OPT := -g -O1 -fno-omit-frame-pointer -fsanitize=address -fPIC
 ASAN_LD_OPT := -fsanitize=address -Wl,-z,relro -Wl,-z,now -fPIC
 
 .PHONY: all deps deps-check deb-deps-check deps-fuzz deb run test clean \
-        fuzz fuzz-build fuzz-replay fuzz-regress test-valgrind test-asan
+        fuzz fuzz-build fuzz-replay fuzz-regress test-valgrind test-asan \
+        chaos
 
 all: $(MODULE)
 
@@ -198,6 +201,9 @@ test-asan: | deps-check deb-deps-check
 	OC_TEST_MODULE=$(CURDIR)/$(ASAN_BUILD)/ngx_oc_module.so \
 	OC_ASAN_LIB=$$($(CC) -print-file-name=libasan.so) \
 	    prove -I t/lib $(PROVE_FLAGS) -r t/
+
+chaos: $(MODULE)
+	bench/chaos
 
 fuzz: fuzz-build
 	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run $(FUZZ_OUT) $(FUZZ_TARGETS)

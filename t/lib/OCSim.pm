@@ -44,6 +44,9 @@ sub start {
     push @cmd, '--tls-cert', $opt{tls_cert}, '--tls-key', $opt{tls_key}
         if defined $opt{tls_cert};
     push @cmd, '--verbose' if $opt{verbose};
+    # the chaos run's witness file and state kept across restarts
+    push @cmd, '--witness', $opt{witness} if defined $opt{witness};
+    push @cmd, '--state-file', $opt{state_file} if defined $opt{state_file};
 
     pipe(my $r, my $w) or croak "pipe: $!";
     my $pid = fork;
@@ -245,8 +248,9 @@ sub seed_many {
 sub fault {
     my ($self, %f) = @_;
     $f{$_} += 0 for grep { defined $f{$_} } qw(count status delay);
-    $f{close} = $f{close} ? JSON::PP::true : JSON::PP::false
-        if exists $f{close};
+    for my $k (grep { exists $f{$_} } qw(close reset)) {
+        $f{$k} = $f{$k} ? JSON::PP::true : JSON::PP::false;
+    }
     $self->control(POST => '/_sim/fault', \%f);
     return 1;
 }
@@ -288,6 +292,17 @@ sub send_event {
     $o{truncate} = $o{truncate} ? JSON::PP::true : JSON::PP::false
         if exists $o{truncate};
     return $self->control(POST => "/_sim/events/$id", \%o);
+}
+
+# every token the simulator issued: [{ token, hash, id, name }, ..]
+# (needs --witness or --state-file)
+sub tokens { $_[0]->control(GET => '/_sim/tokens')->{tokens} }
+
+# stops the simulator at once with its state saved (--state-file)
+sub shutdown {
+    my ($self) = @_;
+    eval { $self->control(POST => '/_sim/shutdown') };
+    return $self->stop;
 }
 
 sub delete_instance { $_[0]->control(POST => "/_sim/instances/$_[1]/delete"); 1 }

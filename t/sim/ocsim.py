@@ -20,6 +20,7 @@ import re
 import signal
 import socket
 import ssl
+import struct
 import sys
 import threading
 import time
@@ -31,6 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from ocsim_chaos import Chaos  # noqa: E402
 from ocsim_api import (CONSENT_PATHS, Request, Response,  # noqa: E402
                        error_response, json_response, route)
 from ocsim_events import send_event  # noqa: E402
@@ -48,7 +50,7 @@ class Settings:
 # ---- faults ---------------------------------------------------------------
 
 FAULT_KEYS = {"endpoint", "count", "delay", "status", "body", "close",
-              "headers"}
+              "headers", "reset"}
 
 
 def parse_fault(spec):
@@ -94,6 +96,7 @@ class Sim:
         self.calls = []
         self.counts = {}
         self.faults = {}
+        self.chaos = None
         # API calls being answered now, the most at once since the last
         # reset, and a delay added to every API call (seconds)
         self.inflight = 0
@@ -120,6 +123,8 @@ class Sim:
         with self.lock:
             self.calls.append(call)
             self.counts[endpoint] = self.counts.get(endpoint, 0) + 1
+        if self.chaos is not None:
+            self.chaos.record(req, endpoint)
 
     def take_fault(self, endpoint):
         with self.lock:
@@ -208,6 +213,9 @@ class Sim:
         m = re.fullmatch(r"/_sim/events/(\d+)", path)
         if m and method == "POST":
             return json_response(send_event(st, int(m.group(1)), body))
+        found = self.chaos and self.chaos.control(method, path)
+        if found:
+            return found
         raise ApiError(404, "No control endpoint %s %s" % (method, path))
 
     def seed_many(self, body):
@@ -265,6 +273,9 @@ class Handler(BaseHTTPRequestHandler):
         path = url.path.rstrip("/") or "/"
         if is_control(self.command, path):
             return self.send(sim.control(self.command, path, url.query, raw))
+        if sim.chaos is not None and sim.chaos.stopping:
+            self.close_connection = True
+            return
         req = Request(self.command, path, url.query, self.headers, raw, sim)
         endpoint, handler = route(req)
         sim.record(req, endpoint)
@@ -285,6 +296,14 @@ class Handler(BaseHTTPRequestHandler):
     def answer_with_fault(self, fault, handler, req):
         if fault.get("delay"):
             time.sleep(fault["delay"])
+        if fault.get("reset"):
+            # Abort the connection with a TCP reset and no answer; the
+            # handler is not run.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
         if fault.get("close"):
             # Drop the connection with no answer at all; the handler is not
             # run, so the call has no side effect.
@@ -444,6 +463,9 @@ def parse_args(argv):
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--watch-parent", action="store_true",
                    help="exit when the parent process goes away")
+    p.add_argument("--witness", help="append every call to FILE (JSON lines)")
+    p.add_argument("--state-file",
+                   help="keep instances and tokens in FILE across restarts")
     args = p.parse_args(argv)
     if args.page_size < 1 or args.max_page_size < 1:
         p.error("--page-size and --max-page-size must be at least 1")
@@ -484,6 +506,8 @@ def main(argv):
     sim = Sim(Settings(args), args.page_size)
     sim.state.max_page_size = args.max_page_size
     server = make_server(args, sim)
+    if args.witness or args.state_file:
+        sim.chaos = Chaos(sim, args.witness, args.state_file)
     signal.signal(signal.SIGTERM, raise_stop)
     signal.signal(signal.SIGINT, raise_stop)
     try:
@@ -495,6 +519,8 @@ def main(argv):
         pass
     finally:
         server.server_close()
+        if sim.chaos is not None and args.state_file:
+            sim.chaos.save()
     # Handler threads are daemons and may sit in keep-alive reads or fault
     # delays; leave without waiting for them.
     sys.stdout.flush()
