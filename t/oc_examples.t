@@ -93,6 +93,10 @@ sub prepare {
     my $loads_module = 0;
     my $has_pid = 0;
 
+    # an nginx built from source logs to logs/access.log under the prefix
+    # when the example names no access_log (Debian's: /var/log/nginx/)
+    make_path("$dir/logs");
+
     my $path_in_root = sub {
         my ($path) = @_;
         make_path(dirname("$root$path"));
