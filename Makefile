@@ -56,6 +56,8 @@ DEB_CC_OPT := -g -O2 -fstack-protector-strong -Wformat \
 DEB_LD_OPT := -Wl,-z,relro -Wl,-z,now -fPIC
 
 PROVE_FLAGS ?=
+# make test TESTS="t/oc_pass.t t/oc_status.t": some test files only
+TESTS ?= t/
 
 # fuzzing: libFuzzer targets built with clang; "make test" replays their
 # corpora with the targets built by plain cc
@@ -232,7 +234,7 @@ run: | deps-check
 
 test: | deps-check deb-deps-check
 	@$(MAKE) --no-print-directory $(MODULE) $(TEST_NGINX)
-	$(TEST_ENV) prove -I t/lib $(PROVE_FLAGS) -r t/
+	$(TEST_ENV) prove -I t/lib $(PROVE_FLAGS) -r $(TESTS)
 
 test-valgrind: $(MODULE) | deb-deps-check
 	rm -rf $(VALGRIND_LOGS) && mkdir -p $(VALGRIND_LOGS)
