@@ -224,8 +224,11 @@ TEST_NGINX :=
 TEST_ENV :=
 else
 TEST_NGINX := $(BUILD)/nginx/objs/nginx
+# NGINX_SRC and NGINX_STATIC too, for the tests that run make themselves:
+# another value would configure build/nginx again under the running suite
 TEST_ENV := OC_TEST_NGINX=$(CURDIR)/$(TEST_NGINX) \
-            $(if $(NGINX_STATIC),OC_TEST_STATIC=1)
+            $(if $(NGINX_STATIC),OC_TEST_STATIC=1) \
+            NGINX_SRC=$(NGINX_SRC) NGINX_STATIC=$(NGINX_STATIC)
 endif
 
 run: | deps-check
