@@ -239,7 +239,8 @@ test: | deps-check deb-deps-check
 	@$(MAKE) --no-print-directory $(MODULE) $(TEST_NGINX)
 	$(TEST_ENV) prove -I t/lib $(PROVE_FLAGS) -r $(TESTS)
 
-test-valgrind: $(MODULE) | deb-deps-check
+test-valgrind: | deps-check deb-deps-check
+	@$(MAKE) --no-print-directory $(MODULE)
 	rm -rf $(VALGRIND_LOGS) && mkdir -p $(VALGRIND_LOGS)
 	OC_TEST_NGINX=$(CURDIR)/valgrind/nginx OC_TEST_VALGRIND=1 \
 	OC_TEST_SLOW=$(VALGRIND_SLOW) OC_VALGRIND_LOGS=$(CURDIR)/$(VALGRIND_LOGS) \
