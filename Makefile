@@ -188,6 +188,13 @@ else
 	    || { tail -20 ../configure.log; exit 1; }
 endif
 
+# an nginx binary needs nginx's sources, not only the headers that
+# Debian's nginx-dev ships
+NGINX_SRC_FULL = @[ -f $(BUILD)/nginx/src/core/nginx.c ] \
+    || { echo "$(NGINX_SRC) has nginx's headers only (as Debian's" \
+              "nginx-dev): give a release tarball or a checkout of nginx" \
+              "to build nginx"; exit 1; }
+
 ifeq ($(NGINX_STATIC),)
 $(MODULE): $(BUILD)/nginx/objs/Makefile $(SRCS)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
@@ -195,12 +202,14 @@ $(MODULE): $(BUILD)/nginx/objs/Makefile $(SRCS)
 else
 # built in: there is no .so, the nginx binary holds the module
 $(MODULE): $(BUILD)/nginx/objs/Makefile $(SRCS)
+	$(NGINX_SRC_FULL)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile binary
 	rm -f $@
 endif
 
 # the nginx binary of NGINX_SRC, which make test runs the suite with
 $(BUILD)/nginx/objs/nginx: $(MODULE)
+	$(NGINX_SRC_FULL)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile binary
 
 # Built the way Debian builds its libnginx-mod-* packages (debian/rules: dh
