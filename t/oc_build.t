@@ -36,6 +36,8 @@ sub make {
     local $ENV{PATH} = "$dir/bin:$ENV{PATH}";
     delete local $ENV{MAKEFLAGS};
     delete local $ENV{MAKELEVEL};
+    # as make test NGINX_SRC=... exports them: each case sets its own
+    delete local @ENV{qw(NGINX_SRC NGINX_STATIC)};
     return OCTest::_run_cmd(120, undef, 'make', '--no-print-directory', '-C',
                             $ROOT, "BUILD=$dir/build", @args);
 }
