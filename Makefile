@@ -1,10 +1,12 @@
 # ngx_oc_module: build, run and test.
 #
 #   make            build build/ngx_oc_module.so against Debian's nginx-dev
+#                   (only builds: a missing package is named, not installed)
 #   make run        nginx + the Open Connectors simulator, in the foreground
 #   make test       the test suite (prove)
 #   make deb        the Debian package build/libnginx-mod-http-oc_*.deb
 #   make deps       install what building, running and testing need
+#   make deps-build install only what make needs to build the module
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (docs/testing.md)
 #   make fuzz-regress  replay the fuzz corpora once (make test does too)
 #   make test-valgrind the suite with nginx under valgrind memcheck
@@ -12,21 +14,33 @@
 #   make chaos      traffic, faults, reloads and kills for DURATION (10m),
 #                   the invariants checked on every request (SEED=n replays)
 #
-# make NGINX_SRC=/path/to/nginx-x.y.z builds against an upstream source tree.
+# make NGINX_SRC=/path/to/nginx-x.y.z builds against an upstream source tree;
+# make test NGINX_SRC=... also builds that nginx into build/nginx/objs/nginx
+# and runs the suite with it; NGINX_STATIC=1 builds the module into that
+# nginx (--add-module) instead of as a dynamic module (docs/install.md).
 
 SHELL := /bin/bash
 
 NGINX_SRC ?=
+NGINX_STATIC ?=
 NGINX_DEV := /usr/share/nginx/src
 BUILD := build
 MODULE := $(BUILD)/ngx_oc_module.so
 SRCS := config $(wildcard ngx_oc_module/*.[ch])
 
-DEBS := nginx nginx-dev libcurl4-openssl-dev libcjson-dev libssl-dev gcc make \
-        perl python3 curl wrk valgrind openssl chromium chromium-driver
+# make: what building the module needs (checked, never installed, by make)
+BUILD_DEBS := nginx-dev libcurl4-openssl-dev libcjson-dev libssl-dev gcc make
+ifneq ($(NGINX_SRC),)
+BUILD_DEBS += libpcre2-dev zlib1g-dev
+endif
 
-# make deb, and so make test (t/oc_deb.t builds the package and lints it)
-DEB_DEPS := debhelper dpkg-dev lintian
+# make run, make test: nginx, the simulator, the clients the tests drive
+DEBS := $(BUILD_DEBS) nginx perl python3 curl wrk valgrind openssl \
+        chromium chromium-driver
+
+# make deb, and so make test (t/oc_deb.t builds the package and lints it):
+# dpkg-checkbuilddeps wants build-essential besides debian/control's list
+DEB_DEPS := build-essential debhelper dpkg-dev lintian
 
 # what make deps installs
 DEPS ?= $(DEBS) $(DEB_DEPS)
@@ -44,6 +58,8 @@ DEB_CC_OPT := -g -O2 -fstack-protector-strong -Wformat \
 DEB_LD_OPT := -Wl,-z,relro -Wl,-z,now -fPIC
 
 PROVE_FLAGS ?=
+# make test TESTS="t/oc_pass.t t/oc_status.t": some test files only
+TESTS ?= t/
 
 # fuzzing: libFuzzer targets built with clang; "make test" replays their
 # corpora with the targets built by plain cc.  Both link nginx's own core,
@@ -96,7 +112,8 @@ ASAN_BUILD := $(BUILD)/asan
 ASAN_CC_OPT := -g -O1 -fno-omit-frame-pointer -fsanitize=address -fPIC
 ASAN_LD_OPT := -fsanitize=address -Wl,-z,relro -Wl,-z,now -fPIC
 
-.PHONY: all deps deps-check deb-deps-check deps-fuzz deb run test clean \
+.PHONY: all deps deps-build deps-check deb-deps-check build-deps-check \
+        deps-fuzz deb run test clean FORCE \
         fuzz fuzz-build fuzz-replay fuzz-regress test-valgrind test-asan \
         chaos
 
@@ -116,6 +133,20 @@ deps:
 	echo "installing:" $$missing; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get update -q && $$cmd
+
+deps-build:
+	@$(MAKE) --no-print-directory deps DEPS="$(BUILD_DEBS)"
+
+# make only builds: it names what is missing and how to install it
+build-deps-check:
+	@missing=$$(for p in $(BUILD_DEBS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "missing packages to build the module:" $$missing; \
+	    echo "install them with: make deps-build (as root), or make deps"; \
+	    exit 1; \
+	fi
 
 deps-check:
 	@for p in $(DEBS); do \
@@ -141,7 +172,28 @@ deps-fuzz:
 	                                      exit $$?; }; \
 	done
 
-$(BUILD)/nginx/objs/Makefile: config | deps-check
+# what the nginx of NGINX_SRC is built with: --with-compat so that a module
+# built alike loads, and the modules the suite and examples/ use
+NGINX_SRC_OPT := --with-compat --with-debug --with-http_ssl_module \
+                 --with-http_v2_module --with-http_auth_request_module \
+                 --with-http_stub_status_module --with-http_realip_module
+NGINX_ADD := $(if $(NGINX_STATIC),--add-module,--add-dynamic-module)
+ifneq ($(NGINX_STATIC),)
+ifeq ($(NGINX_SRC),)
+$(error NGINX_STATIC needs NGINX_SRC: the nginx to build the module into)
+endif
+endif
+
+# which nginx build/nginx is configured for: a change of NGINX_SRC or
+# NGINX_STATIC configures it again
+NGINX_ID := $(if $(NGINX_SRC),$(abspath $(NGINX_SRC)),debian) \
+            $(if $(NGINX_STATIC),static,dynamic)
+
+$(BUILD)/nginx.id: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(NGINX_ID)' | cmp -s - $@ || echo '$(NGINX_ID)' > $@
+
+$(BUILD)/nginx/objs/Makefile: config $(BUILD)/nginx.id | build-deps-check
 	rm -rf $(BUILD)/nginx
 	mkdir -p $(BUILD)
 ifeq ($(NGINX_SRC),)
@@ -156,14 +208,34 @@ else
 	# a release tarball has ./configure, a checkout of the repository
 	# auto/configure
 	cd $(BUILD)/nginx && { [ -x configure ] || ln -s auto/configure .; } \
-	    && ./configure --with-compat --with-debug \
-	        --add-dynamic-module=$(CURDIR) > ../configure.log \
+	    && ./configure $(NGINX_SRC_OPT) $(NGINX_ADD)=$(CURDIR) \
+	        > ../configure.log \
 	    || { tail -20 ../configure.log; exit 1; }
 endif
 
+# an nginx binary needs nginx's sources, not only the headers that
+# Debian's nginx-dev ships
+NGINX_SRC_FULL = @[ -f $(BUILD)/nginx/src/core/nginx.c ] \
+    || { echo "$(NGINX_SRC) has nginx's headers only (as Debian's" \
+              "nginx-dev): give a release tarball or a checkout of nginx" \
+              "to build nginx"; exit 1; }
+
+ifeq ($(NGINX_STATIC),)
 $(MODULE): $(BUILD)/nginx/objs/Makefile $(SRCS)
 	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile modules
 	install -m 755 $(BUILD)/nginx/objs/ngx_oc_module.so $@.tmp && mv -f $@.tmp $@
+else
+# built in: there is no .so, the nginx binary holds the module
+$(MODULE): $(BUILD)/nginx/objs/Makefile $(SRCS)
+	$(NGINX_SRC_FULL)
+	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile binary
+	rm -f $@
+endif
+
+# the nginx binary of NGINX_SRC, which make test runs the suite with
+$(BUILD)/nginx/objs/nginx: $(MODULE)
+	$(NGINX_SRC_FULL)
+	$(MAKE) -C $(BUILD)/nginx -f objs/Makefile binary
 
 # Built the way Debian builds its libnginx-mod-* packages (debian/rules: dh
 # with dh-sequence-nginx from nginx-dev), in a copy of the tree so that
@@ -180,13 +252,29 @@ $(DEB): $(DEB_SRCS) | deps-check deb-deps-check
 	    || { tail -30 ../build.log; exit 1; }
 	cp $(BUILD)/deb/$(notdir $@) $@
 
-run: $(MODULE)
-	@scripts/run-demo
+# make run and make test install what they need (make deps) first
+ifeq ($(NGINX_SRC),)
+TEST_NGINX :=
+TEST_ENV :=
+else
+TEST_NGINX := $(BUILD)/nginx/objs/nginx
+# NGINX_SRC and NGINX_STATIC too, for the tests that run make themselves:
+# another value would configure build/nginx again under the running suite
+TEST_ENV := OC_TEST_NGINX=$(CURDIR)/$(TEST_NGINX) \
+            $(if $(NGINX_STATIC),OC_TEST_STATIC=1) \
+            NGINX_SRC=$(NGINX_SRC) NGINX_STATIC=$(NGINX_STATIC)
+endif
 
-test: $(MODULE) | deb-deps-check
-	prove -I t/lib $(PROVE_FLAGS) -r t/
+run: | deps-check
+	@$(MAKE) --no-print-directory $(MODULE) $(TEST_NGINX)
+	@$(if $(TEST_NGINX),NGINX_BIN=$(CURDIR)/$(TEST_NGINX)) scripts/run-demo
 
-test-valgrind: $(MODULE) | deb-deps-check
+test: | deps-check deb-deps-check
+	@$(MAKE) --no-print-directory $(MODULE) $(TEST_NGINX)
+	$(TEST_ENV) prove -I t/lib $(PROVE_FLAGS) -r $(TESTS)
+
+test-valgrind: | deps-check deb-deps-check
+	@$(MAKE) --no-print-directory $(MODULE)
 	rm -rf $(VALGRIND_LOGS) && mkdir -p $(VALGRIND_LOGS)
 	OC_TEST_NGINX=$(CURDIR)/valgrind/nginx OC_TEST_VALGRIND=1 \
 	OC_TEST_SLOW=$(VALGRIND_SLOW) OC_VALGRIND_LOGS=$(CURDIR)/$(VALGRIND_LOGS) \

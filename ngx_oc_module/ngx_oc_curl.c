@@ -320,7 +320,12 @@ ngx_oc_http_setopts(ngx_oc_http_t *h, CURL *e)
     ngx_oc_setopt(CURLOPT_ERRORBUFFER, h->error);
     ngx_oc_setopt(CURLOPT_NOSIGNAL, 1L);
     ngx_oc_setopt(CURLOPT_FOLLOWLOCATION, 0L);
+#if (NGX_OC_HAVE_CURLOPT_PROTOCOLS_STR)
     ngx_oc_setopt(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    /* libcurl before 7.85 has only the bit mask, deprecated since */
+    ngx_oc_setopt(CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP|CURLPROTO_HTTPS));
+#endif
     ngx_oc_setopt(CURLOPT_TIMEOUT_MS, (long) h->timeout);
     ngx_oc_setopt(CURLOPT_CONNECTTIMEOUT_MS, (long) h->timeout);
     ngx_oc_setopt(CURLOPT_USERAGENT, NGX_OC_VER " libcurl/" LIBCURL_VERSION);

@@ -1,8 +1,10 @@
-# The Debian package: make deb builds it, it holds the module, snippet and docs where Debian's nginx expects them, its maintainer scripts enable and disable the module, nginx loads the module from the unpacked package, and lintian finds no error.
+# The Debian package: make deb builds it, it holds the module, snippet and the users' docs (with working links) where Debian's nginx expects them, its maintainer scripts enable and disable the module, nginx loads the module from the unpacked package, and lintian finds no error.
 
 use strict;
 use warnings;
 
+use File::Basename qw(dirname);
+use File::Find qw(find);
 use File::Path qw(make_path);
 use Test::More;
 
@@ -11,6 +13,15 @@ use OCTest;
 
 my $PACKAGE = 'libnginx-mod-http-oc';
 my $ABI_FILE = '/usr/share/nginx/src/debian/libnginx-mod.abisubstvars';
+
+# how the module is tested and measured: not for the package's users
+my @MAINTAINER_DOCS = qw(testing.md performance.md);
+
+# the package is built for Debian's nginx, whatever nginx the rest of the
+# suite runs (OC_TEST_NGINX)
+$OCTest::NGINX = '/usr/sbin/nginx';
+plan skip_all => 'no Debian nginx at /usr/sbin/nginx'
+    unless -x $OCTest::NGINX;
 
 sub run_cmd {
     my ($timeout, @cmd) = @_;
@@ -33,10 +44,24 @@ my ($abi) = (slurp($ABI_FILE) // '') =~ /^nginx:abi=(\S+)$/m;
 
 # ---- the build -------------------------------------------------------------
 
-my ($rc, $out) = run_cmd(300, 'make', '--no-print-directory', '-s', 'deb');
-is($rc, 0, 'make deb') or diag $out;
-ok(-f $deb, "make deb built $deb")
-    or BAIL_OUT("no $deb, nothing else to test");
+# A missing build dependency fails this file, with the fix, and not the
+# whole suite.
+my ($rc, $out) = run_cmd(30, 'dpkg-checkbuilddeps');
+if (!is($rc, 0, 'build dependencies installed (dpkg-checkbuilddeps)')) {
+    diag "$out\nmake deps (as root) installs them";
+    done_testing;
+    exit;
+}
+
+# dpkg-buildpackage configures nginx and builds the module: minutes on a
+# loaded machine
+($rc, $out) = run_cmd(900 * $OCTest::SLOW, 'make', '--no-print-directory',
+                      '-s', 'deb');
+is($rc, 0, 'make deb') or diag($rc < 0 ? "make deb timed out\n$out" : $out);
+if (!ok(-f $deb, "make deb built $deb")) {
+    done_testing;
+    exit;
+}
 
 
 # ---- the control fields ----------------------------------------------------
@@ -86,14 +111,39 @@ like(slurp("$doc/copyright") // '', qr/^License: BSD-2-Clause$/m,
      'copyright names the licence');
 ok(-f "$doc/changelog.Debian.gz", 'changelog.Debian.gz');
 
-for my $md (glob('docs/*.md'), grep { -f } 'README.md') {
+# the users' docs, laid out as in the source tree, uncompressed so that
+# their links work
+ok(-f "$doc/README.md", 'docs: README.md') if -f 'README.md';
+for my $md (glob 'docs/*.md') {
     (my $name = $md) =~ s{.*/}{};
-    ok(-f "$doc/$name" || -f "$doc/$name.gz", "docs: $name");
+    if (grep { $_ eq $name } @MAINTAINER_DOCS) {
+        ok(!-e "$doc/$md" && !-e "$doc/$md.gz" && !-e "$doc/$name.gz",
+           "docs: $name, for maintainers, not shipped");
+    } else {
+        ok(-f "$doc/$md", "docs: $md");
+    }
 }
 
 for my $conf (glob 'examples/*.conf') {
     ok(-f "$doc/$conf", "docs: $conf");
 }
+
+# every relative link of every shipped Markdown file names a shipped file
+my (@md, @broken);
+find(sub { push @md, $File::Find::name if /\.md$/ }, $doc);
+for my $file (sort @md) {
+    my $text = slurp($file) // '';
+    while ($text =~ /\[[^\]]+\]\((?![a-z]+:|#)([^)#\s]+)/g) {
+        my $path = $1;
+        push @broken, "${\ substr($file, length $doc)}: $path"
+            unless -e dirname($file) . "/$path";
+    }
+}
+ok(@md >= 2, 'docs: Markdown files found') or diag "in $doc";
+is_deeply(\@broken, [], 'docs: every relative link works');
+like(slurp("$doc/README.md") // '', qr{\]\(docs/directives\.md\)},
+     'docs: README links docs/directives.md, which works')
+    if -f 'README.md';
 
 
 # ---- enabled on install, disabled on removal -------------------------------

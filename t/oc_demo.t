@@ -24,9 +24,11 @@ use Time::HiRes qw(sleep time);
 my $ROOT = dirname(dirname(abs_path(__FILE__)));
 my $SCRIPT = "$ROOT/scripts/run-demo";
 
-plan skip_all => 'no nginx at /usr/sbin/nginx' unless -x '/usr/sbin/nginx';
+# the nginx of the suite (OC_TEST_NGINX), which the script runs as NGINX_BIN
+my $NGINX = $OCTest::NGINX;
+plan skip_all => "no nginx at $NGINX" unless -x $NGINX;
 plan skip_all => 'no build/ngx_oc_module.so: run make first'
-    unless -f "$ROOT/build/ngx_oc_module.so";
+    unless $OCTest::STATIC || -f "$ROOT/build/ngx_oc_module.so";
 plan skip_all => 'no curl' unless grep { -x "$_/curl" } split /:/, $ENV{PATH};
 
 my @SECRETS = qw(sim-user-secret sim-org-secret demo-password);
@@ -65,8 +67,12 @@ my @REAL_ENV = qw(OC_API_URL OC_USER_SECRET OC_ORGANIZATION_SECRET
     like($conf, qr/^\s*oc_user_secret\s+file:/m, 'user secret from a file');
     like($conf, qr/^\s*oc_organization_secret\s+file:/m,
          'organization secret from a file');
-    like($conf, qr/^load_module\s+\Q$ROOT\E\/build\/ngx_oc_module\.so;/m,
-         'load_module of the built module');
+    if ($OCTest::STATIC) {
+        unlike($conf, qr/^\s*load_module\b/m, 'no load_module: built in');
+    } else {
+        like($conf, qr/^load_module\s+\Q$ROOT\E\/build\/ngx_oc_module\.so;/m,
+             'load_module of the built module');
+    }
     ok(!(grep { index($conf, $_) >= 0 } @SECRETS), 'no secret in nginx.conf');
 
     is(mode("$dir/secrets"), 0700, 'secrets directory 0700');
@@ -205,6 +211,14 @@ my @REAL_ENV = qw(OC_API_URL OC_USER_SECRET OC_ORGANIZATION_SECRET
     is($rc, 1, 'partial Open Connectors settings: exit 1');
     like($out, qr/OC_API_URL set but not OC_USER_SECRET OC_ORGANIZATION_SECRET/,
          'partial Open Connectors settings: message');
+
+    # nginx reads NGINX itself (inherited sockets): the binary is NGINX_BIN
+    ($rc, $out) = run_script(['--check'], NGINX => $NGINX,
+                             DEMO_DIR => demo_dir());
+    is($rc, 1, 'NGINX set: exit 1');
+    like($out, qr/NGINX is nginx's own variable .* NGINX_BIN/,
+         'NGINX set: message names NGINX_BIN');
+    unlike($out, qr/invalid socket number/, 'NGINX set: nginx not run');
 }
 
 done_testing;
@@ -221,7 +235,8 @@ sub demo_dir {
 # the child's environment: the simulator mode unless told otherwise
 sub child_env {
     my (%env) = @_;
-    delete @ENV{@REAL_ENV, qw(NGINX_PORT SIM_PORT DEMO_DIR NGINX)};
+    delete @ENV{@REAL_ENV, qw(NGINX_PORT SIM_PORT DEMO_DIR NGINX NGINX_BIN)};
+    $ENV{NGINX_BIN} = $NGINX;
     @ENV{keys %env} = values %env;
 }
 

@@ -23,9 +23,11 @@ plan skip_all => "no $EXAMPLES/*.conf" unless @files;
 #
 #   - the placeholders scripts/run-demo fills in (%%MODULE%% ...)
 #   - load_module of ngx_oc_module: the freshly built module (added to the
-#     first line when the example has none, as with Debian's package)
+#     first line when the example has none, as with Debian's package), or
+#     none when the module is built into nginx (OC_TEST_STATIC)
 #   - file:PATH and env:NAME: a file or variable the test provides
 #   - pid, logs, temp paths, missing certificates: under the test directory
+#     (a pid directive added to the first line when the example has none)
 #   - listen: a loopback port of the test
 #   - host names in *_pass URLs and upstream servers: 127.0.0.1
 #
@@ -89,6 +91,11 @@ sub prepare {
     my %upstreams = map { $_ => 1 } $conf =~ /^\s*upstream\s+(\S+)\s*\{/mg;
     my $in_upstream = 0;
     my $loads_module = 0;
+    my $has_pid = 0;
+
+    # an nginx built from source logs to logs/access.log under the prefix
+    # when the example names no access_log (Debian's: /var/log/nginx/)
+    make_path("$dir/logs");
 
     my $path_in_root = sub {
         my ($path) = @_;
@@ -105,10 +112,14 @@ sub prepare {
                              : do { push @unknown, $1; "%%$1%%" }
         }ge;
 
+        # built into nginx (OC_TEST_STATIC): no load_module, same lines
         if ($code =~ s{^(\s*load_module\s+)\S*ngx_oc_module\.so(?=\s*;)}
                       {$1$OCTest::MODULE}) {
             $loads_module = 1;
+            $code =~ s{^\s*load_module\s+\S+\s*;}{} if $OCTest::STATIC;
         }
+
+        $has_pid = 1 if $code =~ /^\s*pid\s/;
 
         # file:PATH and env:NAME, named after the key before them
         $code =~ s{(\S+)(\s+)file:([^\s;"']+)}{
@@ -168,8 +179,13 @@ sub prepare {
         push @out, $code . $comment;
     }
 
-    # on the first line, so that nginx's line numbers are the example's
-    $out[0] = "load_module $OCTest::MODULE; $out[0]" unless $loads_module;
+    # on the first line, so that nginx's line numbers are the example's;
+    # without a pid directive nginx -t would create its compiled-in one
+    # (Debian's /run/nginx.pid, or logs/nginx.pid under the prefix of an
+    # nginx built from source, where there is no logs/)
+    $out[0] = "load_module $OCTest::MODULE; $out[0]"
+        unless $loads_module || $OCTest::STATIC;
+    $out[0] = "pid $dir/nginx.pid; $out[0]" unless $has_pid;
 
     return (join("\n", @out), \%env, \@unknown);
 }

@@ -31,6 +31,10 @@ our $MODULE = $ENV{OC_TEST_MODULE}
     || File::Spec->catfile(dirname(dirname(dirname(abs_path(__FILE__)))),
                            'build', 'ngx_oc_module.so');
 
+# OC_TEST_STATIC: the module is built into OC_TEST_NGINX (--add-module),
+# and %%LOAD_MODULE%% becomes nothing
+our $STATIC = $ENV{OC_TEST_STATIC} ? 1 : 0;
+
 # Under valgrind (make test-valgrind) every nginx process shows valgrind's
 # command line in /proc, not the title nginx gives it, and runs many times
 # slower: OC_TEST_VALGRIND counts every child of the master as a worker,
@@ -66,7 +70,7 @@ sub new {
 
     Test::More::BAIL_OUT("no nginx binary at $NGINX") unless -x $NGINX;
     Test::More::BAIL_OUT("no module at $MODULE: run make first")
-        unless -f $MODULE;
+        unless $STATIC || -f $MODULE;
 
     my $dir = tempdir('oc-test-XXXXXXXX', TMPDIR => 1);
     chmod 0755, $dir or croak "chmod $dir: $!";
@@ -186,7 +190,7 @@ sub write_conf {
                       OC_USER_SECRET => $sim->user_secret,
                       OC_ORG_SECRET  => $sim->org_secret)
                    : %NO_SIM;
-    $var{LOAD_MODULE} = "load_module $MODULE;";
+    $var{LOAD_MODULE} = $STATIC ? '' : "load_module $MODULE;";
     $var{TEST_GLOBALS} = $self->test_globals;
     $var{TEST_GLOBALS_HTTP} = $self->test_globals_http;
     $var{TESTDIR} = $self->testdir;
