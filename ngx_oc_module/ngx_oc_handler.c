@@ -10,6 +10,19 @@
 typedef ngx_int_t (*ngx_oc_create_request_pt)(ngx_http_request_t *r);
 
 
+/*
+ * The module's ctx slot of a request holds an ngx_oc_ctx_t (a request
+ * that waited, is replayed, or has a body still to read), or, tagged with
+ * the low bit, the data of the worker's Authorization value chosen for it:
+ * the hot path allocates nothing.  Those values are never changed and a
+ * new token gets a new buffer, so the same pointer means the same value.
+ */
+
+#define ngx_oc_tagged(p)     ((uintptr_t) (p) & 1)
+#define ngx_oc_tag(p)        ((void *) ((uintptr_t) (p) | 1))
+#define ngx_oc_untag(p)      ((u_char *) ((uintptr_t) (p) & ~(uintptr_t) 1))
+
+
 typedef struct {
     ngx_http_request_t         *request;
     ngx_queue_t                 queue;
@@ -17,13 +30,9 @@ typedef struct {
     ngx_event_t                 replay;
     ngx_msec_t                  deadline;
 
-    /* the value for the upstream request, and what it replaces meanwhile */
+    /* the value for the upstream request, and the call that makes it */
     ngx_str_t                   sent;
-    ngx_http_handler_pt         content;
     ngx_oc_create_request_pt    create_request;
-    ngx_table_elt_t            *header;     /* the client's, value changed */
-    ngx_str_t                   client;     /* its own value */
-    ngx_table_elt_t            *pushed;     /* ours, the client sent none */
 
     unsigned                    cleanup:1;
     unsigned                    waiting:1;
@@ -43,11 +52,20 @@ typedef struct {
 
 
 static ngx_int_t ngx_oc_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_oc_arm(ngx_http_request_t *r, ngx_oc_instance_t *oi);
+static ngx_inline ngx_int_t ngx_oc_arm(ngx_http_request_t *r,
+    ngx_oc_instance_t *oi);
 static ngx_int_t ngx_oc_content(ngx_http_request_t *r);
+static ngx_int_t ngx_oc_content_later(ngx_http_request_t *r,
+    ngx_str_t *value, ngx_int_t rc) ngx_oc_cold;
 static ngx_int_t ngx_oc_create_request(ngx_http_request_t *r);
-static ngx_int_t ngx_oc_inject(ngx_http_request_t *r, ngx_oc_ctx_t *ctx);
-static void ngx_oc_restore(ngx_oc_ctx_t *ctx);
+static ngx_inline ngx_int_t ngx_oc_inject(ngx_http_request_t *r,
+    ngx_str_t *value);
+static ngx_inline void ngx_oc_restore(void);
+static void ngx_oc_restore_pushed(ngx_http_request_t *r,
+    ngx_table_elt_t *pushed) ngx_oc_cold;
+static ngx_inline void ngx_oc_restore_last(ngx_http_request_t *r,
+    ngx_table_elt_t *pushed);
+static u_char *ngx_oc_sent(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_rewrite_handler(ngx_http_request_t *r);
 static ngx_oc_ctx_t *ngx_oc_get_ctx(ngx_http_request_t *r,
     ngx_oc_main_conf_t *omcf) ngx_oc_cold;
@@ -59,6 +77,8 @@ static ngx_int_t ngx_oc_refuse(ngx_http_request_t *r,
     ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi, ngx_uint_t timedout)
     ngx_oc_cold;
 static ngx_int_t ngx_oc_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_oc_upstream_refused(ngx_http_request_t *r,
+    ngx_uint_t status) ngx_oc_cold;
 static ngx_int_t ngx_oc_replay(ngx_http_request_t *r,
     ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi) ngx_oc_cold;
 static void ngx_oc_replay_handler(ngx_event_t *ev) ngx_oc_cold;
@@ -73,11 +93,17 @@ static ngx_http_output_header_filter_pt  ngx_oc_next_header_filter;
 static ngx_uint_t  ngx_oc_authorization_hash;
 
 /*
- * the request whose headers hold the injected value: only while its
- * upstream request is made, a synchronous call (see ngx_oc_content())
+ * the request whose headers hold the injected value, and what the value
+ * replaces: only while its upstream request is made, a synchronous call
+ * (see ngx_oc_content())
  */
 
-static ngx_oc_ctx_t  *ngx_oc_injected;
+static struct {
+    ngx_http_request_t         *request;    /* NULL: none */
+    ngx_table_elt_t            *header;     /* the client's, value changed */
+    ngx_str_t                   client;     /* its own value */
+    ngx_table_elt_t            *pushed;     /* ours, the client sent none */
+} ngx_oc_window;
 
 
 static ngx_http_variable_t  ngx_oc_vars[] = {
@@ -132,40 +158,31 @@ ngx_oc_handler(ngx_http_request_t *r)
  * access log) reads the client's own value.
  */
 
-static ngx_int_t
+static ngx_inline ngx_int_t
 ngx_oc_arm(ngx_http_request_t *r, ngx_oc_instance_t *oi)
 {
+    void          *slot;
     ngx_oc_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
+    slot = ngx_http_get_module_ctx(r, ngx_oc_module);
 
-    if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_oc_ctx_t));
-        if (ctx == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    if (slot != NULL && !ngx_oc_tagged(slot)) {
+        ctx = slot;
+        ctx->sent = oi->header;
 
-        ctx->request = r;
-        ngx_http_set_ctx(r, ctx, ngx_oc_module);
+    } else {
+        ngx_http_set_ctx(r, ngx_oc_tag(oi->header.data), ngx_oc_module);
     }
-
-    /* the worker's copy is immutable: no allocation, no copy */
-
-    ctx->sent = oi->header;
 
     /*
-     * a replay comes here again with the wrapper in place; without a
-     * content handler (static files, say) there is no upstream request
+     * the location's own content handler is wrapped; without one (static
+     * files, say) there is no upstream request; a replay comes here again
+     * with the wrapper in place
      */
 
-    if (r->content_handler != ngx_oc_content && r->content_handler != NULL) {
-        ctx->content = r->content_handler;
+    if (r->content_handler != NULL) {
         r->content_handler = ngx_oc_content;
     }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "oc pass \"%V\": token of generation %uA",
-                   &oi->block, oi->gen);
 
     return NGX_DECLINED;
 }
@@ -174,35 +191,45 @@ ngx_oc_arm(ngx_http_request_t *r, ngx_oc_instance_t *oi)
 static ngx_int_t
 ngx_oc_content(ngx_http_request_t *r)
 {
+    void                      *slot;
     ngx_int_t                  rc;
+    ngx_str_t                 *value;
     ngx_oc_ctx_t              *ctx;
+    ngx_oc_instance_t         *oi;
     ngx_oc_loc_conf_t         *olcf;
     ngx_http_upstream_t       *u;
     ngx_http_core_loc_conf_t  *clcf;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
+    slot = ngx_http_get_module_ctx(r, ngx_oc_module);
+    oi = olcf->instance;
 
-    if (ctx == NULL || ctx->content == NULL || r != r->main) {
+    if (slot == NULL) {
         /*
          * a subrequest that clones its parent (a cache background
-         * update): the location's own handler, without the value
+         * update) has a ctx of its own: the location's own handler,
+         * without the value
          */
 
-        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-        if (clcf->handler == NULL || clcf->handler == ngx_oc_content) {
-            return NGX_DECLINED;
-        }
-
-        return clcf->handler(r);
+        return clcf->handler ? clcf->handler(r) : NGX_DECLINED;
     }
 
-    olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
-    (void) ngx_atomic_fetch_add(&olcf->instance->rec->counters.injected, 1);
+    /* chosen in the precontent phase, in this same run of the phases */
+
+    if (ngx_oc_tagged(slot)) {
+        value = &oi->header;
+
+    } else {
+        ctx = slot;
+        value = &ctx->sent;
+    }
+
+    (void) ngx_atomic_fetch_add(&oi->rec->counters.injected, 1);
 
     u = r->upstream;
 
-    if (ngx_oc_inject(r, ctx) != NGX_OK) {
+    if (ngx_oc_inject(r, value) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -212,23 +239,46 @@ ngx_oc_content(ngx_http_request_t *r)
      * error_page here: ngx_oc_rewrite_handler() undoes the value then
      */
 
-    rc = ctx->content(r);
+    rc = clcf->handler(r);
 
-    if (ngx_oc_injected != ctx) {
+    if (ngx_oc_window.request != r) {
         return rc;
     }
 
-    ngx_oc_restore(ctx);
-
-    /* a body still to read: the upstream request is made later */
+    ngx_oc_restore();
 
     if (r->upstream != NULL && r->upstream != u
-        && r->upstream->request_bufs == NULL
-        && r->upstream->create_request != NULL)
+        && r->upstream->request_bufs == NULL)
     {
-        ctx->create_request = r->upstream->create_request;
-        r->upstream->create_request = ngx_oc_create_request;
+        return ngx_oc_content_later(r, value, rc);
     }
+
+    return rc;
+}
+
+
+/* a body still to read: the upstream request is made later */
+
+static ngx_int_t
+ngx_oc_content_later(ngx_http_request_t *r, ngx_str_t *value, ngx_int_t rc)
+{
+    ngx_oc_ctx_t        *ctx;
+    ngx_oc_main_conf_t  *omcf;
+
+    if (r->upstream->create_request == NULL) {
+        return rc;
+    }
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+
+    ctx = ngx_oc_get_ctx(r, omcf);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->sent = *value;
+    ctx->create_request = r->upstream->create_request;
+    r->upstream->create_request = ngx_oc_create_request;
 
     return rc;
 }
@@ -237,25 +287,31 @@ ngx_oc_content(ngx_http_request_t *r)
 static ngx_int_t
 ngx_oc_create_request(ngx_http_request_t *r)
 {
+    void          *slot;
     ngx_int_t      rc;
     ngx_oc_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
+    slot = ngx_http_get_module_ctx(r, ngx_oc_module);
+    ctx = slot;
 
-    if (ctx == NULL || ctx->create_request == NULL) {
+    if (slot == NULL || ngx_oc_tagged(slot) || ctx->create_request == NULL) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "oc_pass: upstream request without its state");
         return NGX_ERROR;
     }
 
-    if (ngx_oc_inject(r, ctx) != NGX_OK) {
+    if (ngx_oc_window.request != NULL) {
+        ngx_oc_restore();
+    }
+
+    if (ngx_oc_inject(r, &ctx->sent) != NGX_OK) {
         return NGX_ERROR;
     }
 
     rc = ctx->create_request(r);
 
-    if (ngx_oc_injected == ctx) {
-        ngx_oc_restore(ctx);
+    if (ngx_oc_window.request == r) {
+        ngx_oc_restore();
     }
 
     return rc;
@@ -264,82 +320,103 @@ ngx_oc_create_request(ngx_http_request_t *r)
 
 /* whatever the client sent as Authorization is replaced, for a moment */
 
-static ngx_int_t
-ngx_oc_inject(ngx_http_request_t *r, ngx_oc_ctx_t *ctx)
+static ngx_inline ngx_int_t
+ngx_oc_inject(ngx_http_request_t *r, ngx_str_t *value)
 {
+    ngx_list_part_t  *last;
     ngx_table_elt_t  *h;
-
-    if (ngx_oc_injected != NULL) {
-        ngx_oc_restore(ngx_oc_injected);
-    }
 
     h = r->headers_in.authorization;
 
     if (h != NULL) {
-        ctx->header = h;
-        ctx->client = h->value;
-        h->value = ctx->sent;
+        ngx_oc_window.header = h;
+        ngx_oc_window.client = h->value;
+        h->value = *value;
 
     } else {
-        h = ngx_list_push(&r->headers_in.headers);
-        if (h == NULL) {
-            return NGX_ERROR;
+        /* ngx_list_push(), its common case inline */
+
+        last = r->headers_in.headers.last;
+
+        if (last->nelts < r->headers_in.headers.nalloc) {
+            h = (ngx_table_elt_t *) last->elts + last->nelts++;
+
+        } else {
+            h = ngx_list_push(&r->headers_in.headers);
+            if (h == NULL) {
+                return NGX_ERROR;
+            }
         }
 
         h->hash = ngx_oc_authorization_hash;
         ngx_str_set(&h->key, "Authorization");
         h->lowcase_key = (u_char *) "authorization";
-        h->value = ctx->sent;
+        h->value = *value;
 #if (nginx_version >= 1023000)
         h->next = NULL;
 #endif
 
-        ctx->pushed = h;
+        ngx_oc_window.pushed = h;
     }
 
-    ngx_oc_injected = ctx;
+    ngx_oc_window.request = r;
 
     return NGX_OK;
 }
 
 
-static void
-ngx_oc_restore(ngx_oc_ctx_t *ctx)
+static ngx_inline void
+ngx_oc_restore(void)
 {
-    ngx_list_t       *list;
-    ngx_list_part_t  *last;
+    ngx_table_elt_t     *pushed;
+    ngx_http_request_t  *r;
 
-    ngx_oc_injected = NULL;
+    r = ngx_oc_window.request;
+    ngx_oc_window.request = NULL;
 
-    if (ctx->header != NULL) {
-        ctx->header->value = ctx->client;
-        ctx->header = NULL;
+    if (ngx_oc_window.header != NULL) {
+        ngx_oc_window.header->value = ngx_oc_window.client;
+        ngx_oc_window.header = NULL;
     }
 
-    if (ctx->pushed == NULL) {
+    pushed = ngx_oc_window.pushed;
+
+    if (pushed != NULL) {
+        ngx_oc_window.pushed = NULL;
+        ngx_oc_restore_last(r, pushed);
+    }
+}
+
+
+/* nothing is added after it in between: it is the last one */
+
+static ngx_inline void
+ngx_oc_restore_last(ngx_http_request_t *r, ngx_table_elt_t *pushed)
+{
+    ngx_list_part_t  *last;
+
+    last = r->headers_in.headers.last;
+
+    if (last->nelts
+        && (ngx_table_elt_t *) last->elts + last->nelts - 1 == pushed)
+    {
+        last->nelts--;
         return;
     }
 
-    /* nothing is added after it in between: it is the last one */
+    ngx_oc_restore_pushed(r, pushed);
+}
 
-    list = &ctx->request->headers_in.headers;
-    last = list->last;
 
-    if (last->nelts
-        && (ngx_table_elt_t *) last->elts + last->nelts - 1 == ctx->pushed)
-    {
-        last->nelts--;
+static void
+ngx_oc_restore_pushed(ngx_http_request_t *r, ngx_table_elt_t *pushed)
+{
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "oc_pass: a request header was added after the "
+                  "injected one");
 
-    } else {
-        ngx_log_error(NGX_LOG_ALERT, ctx->request->connection->log, 0,
-                      "oc_pass: a request header was added after the "
-                      "injected one");
-
-        ngx_str_set(&ctx->pushed->value, "");
-        ctx->pushed->hash = 0;
-    }
-
-    ctx->pushed = NULL;
+    ngx_str_set(&pushed->value, "");
+    pushed->hash = 0;
 }
 
 
@@ -351,35 +428,63 @@ ngx_oc_restore(ngx_oc_ctx_t *ctx)
 static ngx_int_t
 ngx_oc_rewrite_handler(ngx_http_request_t *r)
 {
-    if (ngx_oc_injected != NULL) {
-        ngx_oc_restore(ngx_oc_injected);
+    if (ngx_oc_window.request != NULL) {
+        ngx_oc_restore();
     }
 
     return NGX_DECLINED;
 }
 
 
+/* the data of the value given to the request, or NULL */
+
+static u_char *
+ngx_oc_sent(ngx_http_request_t *r)
+{
+    void          *slot;
+    ngx_oc_ctx_t  *ctx;
+
+    slot = ngx_http_get_module_ctx(r, ngx_oc_module);
+
+    if (slot == NULL) {
+        return NULL;
+    }
+
+    if (ngx_oc_tagged(slot)) {
+        return ngx_oc_untag(slot);
+    }
+
+    ctx = slot;
+
+    return ctx->sent.data;
+}
+
+
 static ngx_oc_ctx_t *
 ngx_oc_get_ctx(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf)
 {
+    void                *slot;
     ngx_oc_ctx_t        *ctx;
     ngx_pool_cleanup_t  *cln;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
+    slot = ngx_http_get_module_ctx(r, ngx_oc_module);
+    ctx = slot;
 
-    if (ctx != NULL && ctx->cleanup) {
+    if (slot != NULL && !ngx_oc_tagged(slot) && ctx->cleanup) {
         return ctx;
     }
 
-    /* one made by ngx_oc_arm() has no cleanup yet */
+    /* the slot may hold the value chosen by ngx_oc_arm() (tagged) */
 
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_oc_ctx_t));
     if (ctx == NULL) {
-        ctx = ngx_pcalloc(r->pool, sizeof(ngx_oc_ctx_t));
-        if (ctx == NULL) {
-            return NULL;
-        }
+        return NULL;
+    }
 
-        ctx->deadline = ngx_current_msec + omcf->wait_timeout;
+    ctx->deadline = ngx_current_msec + omcf->wait_timeout;
+
+    if (slot != NULL) {
+        ctx->sent.data = ngx_oc_untag(slot);
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -671,13 +776,7 @@ ngx_oc_refuse(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
 static ngx_int_t
 ngx_oc_header_filter(ngx_http_request_t *r)
 {
-    ngx_uint_t           status, replay;
-    ngx_str_t           *sent;
-    ngx_oc_ctx_t        *ctx;
-    ngx_oc_answer_t      a;
-    ngx_oc_instance_t   *oi;
-    ngx_oc_loc_conf_t   *olcf;
-    ngx_oc_main_conf_t  *omcf;
+    ngx_uint_t  status;
 
     status = r->headers_out.status;
 
@@ -687,25 +786,42 @@ ngx_oc_header_filter(ngx_http_request_t *r)
         return ngx_oc_next_header_filter(r);
     }
 
+    return ngx_oc_upstream_refused(r, status);
+}
+
+
+static ngx_int_t
+ngx_oc_upstream_refused(ngx_http_request_t *r, ngx_uint_t status)
+{
+    u_char              *sent;
+    ngx_uint_t           replay;
+    ngx_oc_answer_t      a;
+    ngx_oc_instance_t   *oi;
+    ngx_oc_loc_conf_t   *olcf;
+    ngx_oc_main_conf_t  *omcf;
+
     olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
     oi = olcf->instance;
-    ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
 
-    /* the value this request's upstream request carried */
-
-    if (oi == NULL || ctx == NULL || ctx->sent.len == 0) {
+    if (oi == NULL) {
         return ngx_oc_next_header_filter(r);
     }
 
-    sent = &ctx->sent;
+    /* the value this request's upstream request carried */
+
+    sent = ngx_oc_sent(r);
+
+    if (sent == NULL) {
+        return ngx_oc_next_header_filter(r);
+    }
+
     omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
 
     /* also with a token that another 401 has already marked stale */
     replay = (status == NGX_HTTP_UNAUTHORIZED && olcf->retry_on_401);
 
     if (ngx_oc_shm_refresh(omcf, oi) != NGX_OC_READY
-        || sent->len != oi->header.len
-        || ngx_memcmp(sent->data, oi->header.data, sent->len) != 0)
+        || sent != oi->header.data)
     {
         return replay ? ngx_oc_replay(r, omcf, oi)
                       : ngx_oc_next_header_filter(r);
@@ -758,19 +874,14 @@ static ngx_int_t
 ngx_oc_replay(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi)
 {
-    ngx_str_t                 *sent;
     ngx_oc_ctx_t              *ctx;
     ngx_http_upstream_t       *u;
     ngx_http_core_loc_conf_t  *clcf;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
-    sent = &ctx->sent;
-
     /* still the current token: sent again, it would meet the same 401 */
 
     if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY
-        && sent->len == oi->header.len
-        && ngx_memcmp(sent->data, oi->header.data, sent->len) == 0)
+        && ngx_oc_sent(r) == oi->header.data)
     {
         return ngx_oc_next_header_filter(r);
     }

@@ -37,6 +37,27 @@ struct ngx_oc_header_buf_s {
 };
 
 
+/* the slow path stays out of the function every request calls */
+
+#if (__GNUC__)
+#define ngx_oc_shm_cold  __attribute__((noinline, cold))
+#else
+#define ngx_oc_shm_cold
+#endif
+
+
+/* what a worker copies out of its record, under the lock */
+
+typedef struct {
+    ngx_atomic_uint_t           gen;
+    ngx_uint_t                  state;
+    int64_t                     id;
+    uint64_t                    retry;
+    size_t                      token_len;  /* 0: no token of ours */
+    u_char                      token[NGX_OC_TOKEN_MAX];
+} ngx_oc_shm_snap_t;
+
+
 static ngx_oc_shrec_t *ngx_oc_shm_record(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi);
 static void ngx_oc_shm_reclaim(ngx_shm_zone_t *shm_zone,
@@ -44,8 +65,10 @@ static void ngx_oc_shm_reclaim(ngx_shm_zone_t *shm_zone,
 static void ngx_oc_shm_ident(ngx_oc_instance_t *oi);
 static ngx_uint_t ngx_oc_shm_due(ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec,
     uint64_t now);
+static ngx_uint_t ngx_oc_shm_moved(ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi) ngx_oc_shm_cold;
 static ngx_int_t ngx_oc_shm_copy(ngx_oc_main_conf_t *omcf,
-    ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec);
+    ngx_oc_instance_t *oi, ngx_oc_shm_snap_t *snap);
 static void ngx_oc_shm_publish(ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec,
     ngx_oc_answer_t *a, uint64_t now);
 static void ngx_oc_shm_failed(ngx_oc_shrec_t *rec, ngx_uint_t state,
@@ -348,17 +371,42 @@ ngx_oc_shm_ident(ngx_oc_instance_t *oi)
 ngx_uint_t
 ngx_oc_shm_refresh(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
 {
-    ngx_oc_shrec_t  *rec;
-
-    rec = oi->rec;
-
-    if (rec->generation == oi->gen) {
+    if (oi->rec->generation == oi->gen) {
         return oi->state;
     }
 
+    return ngx_oc_shm_moved(omcf, oi);
+}
+
+
+/* copied out under the lock; the header is made after it */
+
+static ngx_uint_t
+ngx_oc_shm_moved(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
+{
+    ngx_oc_shrec_t       *rec;
+    ngx_oc_shm_snap_t     snap;
+
+    rec = oi->rec;
+
     ngx_shmtx_lock(&omcf->shpool->mutex);
 
-    if (ngx_oc_shm_copy(omcf, oi, rec) != NGX_OK) {
+    snap.gen = rec->generation;
+    snap.state = rec->state;
+    snap.id = rec->id;
+    snap.retry = rec->next_retry;
+    snap.token_len = 0;
+
+    if (rec->state == NGX_OC_READY
+        && ngx_memcmp(rec->ident, oi->ident, NGX_OC_DIGEST_LEN) == 0)
+    {
+        snap.token_len = rec->token_len;
+        ngx_memcpy(snap.token, rec->token, rec->token_len);
+    }
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+    if (ngx_oc_shm_copy(omcf, oi, &snap) != NGX_OK) {
         /* no header: the next request copies again, none waits on it */
         oi->gen = 0;
         oi->state = NGX_OC_ABSENT;
@@ -368,7 +416,7 @@ ngx_oc_shm_refresh(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
                       &oi->block);
     }
 
-    ngx_shmtx_unlock(&omcf->shpool->mutex);
+    ngx_explicit_memzero(snap.token, snap.token_len);
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "oc shm \"%V\": generation %uA, state %ui, instance %L",
@@ -380,32 +428,33 @@ ngx_oc_shm_refresh(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
 
 static ngx_int_t
 ngx_oc_shm_copy(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
-    ngx_oc_shrec_t *rec)
+    ngx_oc_shm_snap_t *snap)
 {
     u_char               *p;
     size_t                len;
     ngx_oc_header_buf_t  *b;
 
-    oi->gen = rec->generation;
-    oi->state = rec->state;
-    oi->id = rec->id;
-    oi->retry = rec->next_retry;
+    oi->gen = snap->gen;
+    oi->state = snap->state;
+    oi->id = snap->id;
+    oi->retry = snap->retry;
 
-    if (rec->state != NGX_OC_READY) {
+    if (snap->state != NGX_OC_READY) {
         return NGX_OK;
     }
 
-    if (ngx_memcmp(rec->ident, oi->ident, NGX_OC_DIGEST_LEN) != 0) {
+    if (snap->token_len == 0) {
         /* the token belongs to another element or name: not ours */
         oi->state = NGX_OC_ABSENT;
         return NGX_OK;
     }
 
-    len = omcf->platform_auth.len + sizeof(", Element ") - 1 + rec->token_len;
+    len = omcf->platform_auth.len + sizeof(", Element ") - 1
+          + snap->token_len;
 
     if (oi->header.len != len
-        || ngx_memcmp(oi->header.data + len - rec->token_len, rec->token,
-                      rec->token_len)
+        || ngx_memcmp(oi->header.data + len - snap->token_len, snap->token,
+                      snap->token_len)
            != 0)
     {
         /*
@@ -428,7 +477,7 @@ ngx_oc_shm_copy(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 
         p = ngx_cpymem(p, omcf->platform_auth.data, omcf->platform_auth.len);
         p = ngx_cpymem(p, ", Element ", sizeof(", Element ") - 1);
-        p = ngx_cpymem(p, rec->token, rec->token_len);
+        p = ngx_cpymem(p, snap->token, snap->token_len);
 
         oi->header.len = p - oi->header.data;
     }
@@ -503,20 +552,34 @@ ngx_oc_shm_try_lease(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 {
     uint64_t         now;
     ngx_int_t        rc;
+    ngx_pid_t        holder, dead;
     ngx_oc_shrec_t  *rec;
 
     rec = oi->rec;
     now = ngx_oc_now_ms();
+    dead = 0;
 
-    ngx_shmtx_lock(&omcf->shpool->mutex);
+    /* whether a holder lives is asked with kill(), never under the lock */
 
-    if (rec->lease_pid != 0
-        && (rec->lease_pid != ngx_pid || oi->resolver != NULL)
-        && now < rec->lease_until
-        && ngx_oc_pid_alive(rec->lease_pid))
-    {
-        rc = NGX_BUSY;
-        goto done;
+    for ( ;; ) {
+        ngx_shmtx_lock(&omcf->shpool->mutex);
+
+        holder = rec->lease_pid;
+
+        if (holder == 0 || holder == dead
+            || (holder == ngx_pid && oi->resolver == NULL)
+            || now >= rec->lease_until)
+        {
+            break;
+        }
+
+        ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+        if (holder == ngx_pid || ngx_oc_pid_alive(holder)) {
+            return NGX_BUSY;
+        }
+
+        dead = holder;
     }
 
     if (!force && !ngx_oc_shm_due(oi, rec, now)) {
@@ -526,13 +589,8 @@ ngx_oc_shm_try_lease(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
         }
 
         rc = NGX_DECLINED;
+        holder = 0;
         goto done;
-    }
-
-    if (rec->lease_pid != 0 && rec->lease_pid != ngx_pid) {
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "oc_instance \"%V\": taking over the resolution "
-                      "from process %P", &oi->block, rec->lease_pid);
     }
 
     rec->lease_pid = ngx_pid;
@@ -540,13 +598,19 @@ ngx_oc_shm_try_lease(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 
     rc = NGX_OK;
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "oc shm \"%V\": lease taken, state %ui",
-                   &oi->block, rec->state);
-
 done:
 
     ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+    if (rc == NGX_OK && holder != 0 && holder != ngx_pid) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "oc_instance \"%V\": taking over the resolution "
+                      "from process %P", &oi->block, holder);
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "oc shm \"%V\": lease %s", &oi->block,
+                   rc == NGX_OK ? "taken" : "not due");
 
     return rc;
 }
@@ -574,20 +638,20 @@ ngx_oc_shm_renew_lease(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 ngx_uint_t
 ngx_oc_shm_lease_held(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
 {
-    ngx_uint_t       held;
+    uint64_t         until;
+    ngx_pid_t        pid;
     ngx_oc_shrec_t  *rec;
 
     rec = oi->rec;
 
     ngx_shmtx_lock(&omcf->shpool->mutex);
 
-    held = rec->lease_pid != 0
-           && ngx_oc_now_ms() < rec->lease_until
-           && ngx_oc_pid_alive(rec->lease_pid);
+    pid = rec->lease_pid;
+    until = rec->lease_until;
 
     ngx_shmtx_unlock(&omcf->shpool->mutex);
 
-    return held;
+    return pid != 0 && ngx_oc_now_ms() < until && ngx_oc_pid_alive(pid);
 }
 
 
@@ -923,27 +987,36 @@ void
 ngx_oc_shm_error(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     ngx_pool_t *pool, ngx_str_t *error, ngx_str_t *request_id)
 {
+    size_t           elen, rlen;
     ngx_oc_shrec_t  *rec;
+    u_char           ebuf[NGX_OC_ERROR_MAX], rbuf[NGX_OC_REQID_MAX];
 
     rec = oi->rec;
 
     ngx_str_null(error);
     ngx_str_null(request_id);
 
+    /* copied out under the lock, allocated after it */
+
     ngx_shmtx_lock(&omcf->shpool->mutex);
 
-    error->data = ngx_pnalloc(pool, rec->error_len + rec->request_id_len);
-
-    if (error->data != NULL) {
-        error->len = rec->error_len;
-        ngx_memcpy(error->data, rec->error, rec->error_len);
-
-        request_id->len = rec->request_id_len;
-        request_id->data = error->data + error->len;
-        ngx_memcpy(request_id->data, rec->request_id, rec->request_id_len);
-    }
+    elen = rec->error_len;
+    rlen = rec->request_id_len;
+    ngx_memcpy(ebuf, rec->error, elen);
+    ngx_memcpy(rbuf, rec->request_id, rlen);
 
     ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+    error->data = ngx_pnalloc(pool, elen + rlen);
+
+    if (error->data != NULL) {
+        error->len = elen;
+        ngx_memcpy(error->data, ebuf, elen);
+
+        request_id->len = rlen;
+        request_id->data = error->data + elen;
+        ngx_memcpy(request_id->data, rbuf, rlen);
+    }
 }
 
 

@@ -71,7 +71,8 @@ sub settle {
     is(settle($sim, 1, 12), 1, 'very slow create: one instance in the end');
     ok($t->grep_log(qr/deleted surplus instance \d+ that nginx made/),
        'very slow create: the surplus deletion is logged');
-    is($sim->count('DELETE /instances/{id}'), 1, 'very slow create: one DELETE');
+    is($sim->count('DELETE /instances/{id}'), 1,
+       'very slow create: one DELETE');
 
     my ($inst) = ours($sim);
     like(http_get('/crm/contacts'), qr/^HTTP\/1\.1 200 /,

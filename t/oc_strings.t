@@ -38,7 +38,8 @@ my @foreign = (
 
     like(http_get('/crm/contacts', timeout => 8), qr/^HTTP\/1\.1 200 /,
          'bad and foreign entries skipped: resolved');
-    is($sim->count('PATCH /instances/{id}'), 0, 'NUL name or element: no PATCH');
+    is($sim->count('PATCH /instances/{id}'), 0,
+       'NUL name or element: no PATCH');
     is($sim->count('POST /instances'), 1, 'ours created');
 
     my ($inst) = grep { $_->{name} eq 'acme-crm' } @{ $sim->instances };
