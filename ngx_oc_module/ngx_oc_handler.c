@@ -146,6 +146,12 @@ ngx_oc_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    /* ngx_oc_shm_refresh()'s fast path: the record has not moved */
+
+    if (oi->rec->generation == oi->gen && oi->state == NGX_OC_READY) {
+        return ngx_oc_arm(r, oi);
+    }
+
     omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
 
     if (oi->family) {
@@ -302,6 +308,10 @@ ngx_oc_content(ngx_http_request_t *r)
     }
 
     (void) ngx_atomic_fetch_add(&oi->rec->counters.injected, 1);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "oc pass \"%V\": token of generation %uA",
+                   &oi->block, oi->gen);
 
     u = r->upstream;
 
