@@ -642,6 +642,13 @@ ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
 
     /* a grant code re-authorizes an instance that this did not create */
 
+    /* found by GET /instances/{id}: no lookup made the identity tag */
+
+    if (ngx_oc_ident(res) != NGX_OK) {
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
+        return;
+    }
+
     /* oc_connect writes the tenant's credentials to what it found */
 
     if ((res->code.len == 0 || oci->id == res->created)
@@ -1012,11 +1019,7 @@ ngx_oc_body(ngx_oc_resolver_t *res, ngx_uint_t create, ngx_str_t *body)
 
     oi = res->oi;
 
-    if (res->ident.len == 0
-        && ngx_oc_api_ident_tag(res->pool, &oi->element, &oi->name,
-                                &res->ident)
-           != NGX_OK)
-    {
+    if (ngx_oc_ident(res) != NGX_OK) {
         return NGX_ERROR;
     }
 

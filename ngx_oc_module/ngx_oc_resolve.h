@@ -89,6 +89,7 @@ ngx_oc_resolver_t *ngx_oc_resolve_connect(ngx_oc_main_conf_t *omcf,
 
 /* ngx_oc_scan.c */
 ngx_int_t ngx_oc_lookup(ngx_oc_resolver_t *res, ngx_uint_t no_scan);
+ngx_int_t ngx_oc_ident(ngx_oc_resolver_t *res);
 void ngx_oc_scan_fail(ngx_oc_resolver_t *res, ngx_oc_answer_e answer,
     ngx_str_t *error);
 void ngx_oc_scan_leave(ngx_oc_resolver_t *res);

@@ -63,15 +63,7 @@ static ngx_uint_t   ngx_oc_searching;
 ngx_int_t
 ngx_oc_lookup(ngx_oc_resolver_t *res, ngx_uint_t no_scan)
 {
-    ngx_oc_instance_t  *oi;
-
-    oi = res->oi;
-
-    if (res->ident.len == 0
-        && ngx_oc_api_ident_tag(res->pool, &oi->element, &oi->name,
-                                &res->ident)
-           != NGX_OK)
-    {
+    if (ngx_oc_ident(res) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -80,7 +72,7 @@ ngx_oc_lookup(ngx_oc_resolver_t *res, ngx_uint_t no_scan)
     res->entries = 0;
 
     /* a tenant: its first tag alone, a scan per tenant grows with all */
-    res->no_scan = no_scan || oi->family != NULL;
+    res->no_scan = no_scan || res->oi->family != NULL;
     res->scanned = 0;
     ngx_str_null(&res->page);
 
@@ -90,6 +82,20 @@ ngx_oc_lookup(ngx_oc_resolver_t *res, ngx_uint_t no_scan)
     }
 
     return ngx_oc_tag_search(res, NULL);
+}
+
+
+/* the identity tag of the instance, made once per resolution */
+
+ngx_int_t
+ngx_oc_ident(ngx_oc_resolver_t *res)
+{
+    if (res->ident.len) {
+        return NGX_OK;
+    }
+
+    return ngx_oc_api_ident_tag(res->pool, &res->oi->element, &res->oi->name,
+                                &res->ident);
 }
 
 

@@ -21,7 +21,8 @@ use OCMany;
     my $sim = $t->sim;
 
     # hold the first lookup so that every request arrives while it runs
-    $sim->fault(endpoint => 'GET /elements/{key}/instances', count => 1, delay => 1.5);
+    $sim->fault(endpoint => 'GET /elements/{key}/instances', count => 1,
+                delay => 1.5);
 
     $t->write_conf(oc_conf(workers => 2))->run;
 

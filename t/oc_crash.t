@@ -29,7 +29,8 @@ sub resolver_pid {
 {
     my $t = OCTest->new;
     my $sim = $t->sim;
-    $sim->fault(endpoint => 'GET /elements/{key}/instances', count => 1, delay => 3);
+    $sim->fault(endpoint => 'GET /elements/{key}/instances', count => 1,
+                delay => 3);
     $t->write_conf(oc_conf(workers => 2))->run;
     $t->expect_log(qr/exited on signal 9/);
 
@@ -55,7 +56,8 @@ sub resolver_pid {
 {
     my $t = OCTest->new;
     my $sim = $t->sim;
-    $sim->fault(endpoint => 'GET /elements/{key}/instances', count => 1, delay => 5);
+    $sim->fault(endpoint => 'GET /elements/{key}/instances', count => 1,
+                delay => 5);
     $t->write_conf(oc_conf(workers => 2))->run;
 
     ok(resolver_pid($t), 'reload: resolution under way');
@@ -79,7 +81,8 @@ sub resolver_pid {
 {
     my $t = OCTest->new;
     my $sim = $t->sim;
-    $sim->fault(endpoint => 'GET /elements/{key}/instances', count => 1, delay => 5);
+    $sim->fault(endpoint => 'GET /elements/{key}/instances', count => 1,
+                delay => 5);
     $t->write_conf(oc_conf())->run;
 
     ok(resolver_pid($t), 'stop: resolution under way');

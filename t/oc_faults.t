@@ -151,7 +151,8 @@ for my $f ([close => close => 1], [500 => status => 500],
 {
     my $t = OCTest->new;
     my $sim = $t->sim;
-    $sim->fault(endpoint => 'GET /elements/{key}/instances', count => 1000, status => 500);
+    $sim->fault(endpoint => 'GET /elements/{key}/instances', count => 1000,
+                status => 500);
     $t->write_conf(oc_conf(workers => 2,
                            http => "oc_api_retries 1;"))->run;
 

@@ -16,7 +16,8 @@ my $HTTP = "oc_api_timeout 1s;\n    oc_wait_timeout 3s;";
 
 sub throttled {
     my ($sim) = @_;
-    $sim->fault(endpoint => 'GET /elements/{key}/instances', count => 1, status => 429,
+    $sim->fault(endpoint => 'GET /elements/{key}/instances', count => 1,
+                status => 429,
                 headers => { 'Retry-After' => '100' });
 }
 
@@ -32,7 +33,8 @@ sub throttled {
 
     $t->reload;
     like(http_get('/crm/contacts'), qr/ 503 /, 'unchanged reload: still 503');
-    is($sim->count('GET /elements/{key}/instances'), 1, 'unchanged reload: no new call');
+    is($sim->count('GET /elements/{key}/instances'), 1,
+       'unchanged reload: no new call');
 
     $t->write_conf(oc_conf(http => $HTTP,
                            config => { 'pipedrive.email' => 'new@example.com',

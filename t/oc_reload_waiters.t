@@ -23,7 +23,8 @@ my $t = OCTest->new;
 my $sim = $t->sim;
 
 # the old worker's lookup hangs for 6 s; the new worker's is instant
-$sim->fault(endpoint => 'GET /elements/{key}/instances', count => 1, delay => 6);
+$sim->fault(endpoint => 'GET /elements/{key}/instances', count => 1,
+            delay => 6);
 $t->write_conf(oc_conf(http => "oc_api_timeout 8s;\n    oc_wait_timeout 10s;"))
   ->run;
 

@@ -272,6 +272,26 @@ sub restart {
     $t->stop;
 }
 
+# a new token (a 401, then GET /instances/{id}): no write, the tags stay
+{
+    my $t = OCTest->new;
+    $FROM = 0;
+    my $sim = $t->sim;
+    $t->write_conf(scale_conf(1))->run;
+    like(http_get('/b1/contacts'), qr/ 200 /, 'rotated: warm');
+    my ($inst) = @{ $sim->instances };
+    $sim->rotate($inst->{id});
+    $sim->reset;
+
+    like(http_get('/b1/contacts'), qr/ 401 /, 'rotated: the 401 passes');
+    like(http_get('/b1/contacts'), qr/ 200 /, 'rotated: then success');
+    is($sim->count('GET /instances/{id}'), 1, 'rotated: one GET by id');
+    is($sim->count('PATCH /instances/{id}'), 0, 'rotated: no write');
+    ok((grep { $_ eq 'ngx-oc:pipedrive:scale-1' }
+        @{ $sim->instances->[0]{tags} }), 'rotated: the identity tag stays');
+    $t->stop;
+}
+
 # an account larger than the old cap of 1,000 pages
 {
     my $t = OCTest->new;
@@ -281,7 +301,8 @@ sub restart {
     my $inst = $sim->seed_instance(name => 'scale-1', config => \%CONFIG);
 
     $t->write_conf(scale_conf(1))->run;
-    is(wait_resolved($t, 1, qr/\[notice\].*oc_instance "b1": \w+ instance $inst->{id} /),
+    is(wait_resolved($t, 1,
+       qr/\[notice\].*oc_instance "b1": \w+ instance $inst->{id} /),
        1, '1,051 pages: found');
     my ($tag, $scan) = list_calls($sim);
     is($scan, 1051, '1,051 pages: each read once');

@@ -200,7 +200,8 @@ is($sum{update}, $sim->count('PATCH /instances/{id}')
 is($sum{delete}, $sim->count('DELETE /instances/{id}'), 'delete calls');
 is($pd->{calls}{create}{ok}, 1, 'pd: one create ok');
 is($pd->{calls}{list}{ok}, 3, 'pd: lists before and after the create');
-cmp_ok($sim->count('GET /elements/{key}/instances'), '>=', $sum{list}, 'list calls');
+cmp_ok($sim->count('GET /elements/{key}/instances'), '>=', $sum{list},
+       'list calls');
 # its tag search finds nothing (a 404); the scan after it is shared with pd
 cmp_ok($st->{instances}{gone}{calls}{list}{client_error}, '>=', 1,
        'gone: lists');

@@ -57,7 +57,8 @@ for my $id ('7.9', '"7"', '-7', '0') {
 
     like(http_get('/crm/contacts', timeout => 8), qr/^HTTP\/1\.1 503 /,
          "id $id: 503");
-    ok($t->grep_log(qr/\[error\].*GET \/elements\/\{key\}\/instances by tag: instance has no valid "id"/),
+    ok($t->grep_log(qr/\[error\].*GET \/elements\/\{key\}\/instances /
+                    . qr/by tag: instance has no valid "id"/),
        "id $id: the reason is logged");
     is($sim->count('PATCH /instances/{id}'), 0, "id $id: no PATCH");
     is($sim->count('POST /instances'), 0, "id $id: no POST");
