@@ -38,7 +38,7 @@ static void ngx_oc_tenant_shrink(ngx_oc_family_t *fam);
 static ngx_int_t ngx_oc_tenant_attach(ngx_oc_main_conf_t *omcf,
     ngx_oc_tenant_t *t);
 static ngx_oc_tnode_t *ngx_oc_tenant_alloc_locked(ngx_oc_main_conf_t *omcf,
-    ngx_oc_tshared_t *tsh);
+    ngx_oc_tshared_t *tsh, size_t len);
 static ngx_uint_t ngx_oc_tenant_evict_locked(ngx_oc_main_conf_t *omcf,
     ngx_oc_tshared_t *tsh);
 
@@ -696,7 +696,7 @@ ngx_oc_tenant_attach(ngx_oc_main_conf_t *omcf, ngx_oc_tenant_t *t)
     tn = (ngx_oc_tnode_t *) ngx_str_rbtree_lookup(&tsh->tree, value, hash);
 
     if (tn == NULL) {
-        tn = ngx_oc_tenant_alloc_locked(omcf, tsh);
+        tn = ngx_oc_tenant_alloc_locked(omcf, tsh, value->len);
 
         if (tn == NULL) {
             ngx_shmtx_unlock(&omcf->shpool->mutex);
@@ -742,7 +742,8 @@ ngx_oc_tenant_attach(ngx_oc_main_conf_t *omcf, ngx_oc_tenant_t *t)
 
 
 static ngx_oc_tnode_t *
-ngx_oc_tenant_alloc_locked(ngx_oc_main_conf_t *omcf, ngx_oc_tshared_t *tsh)
+ngx_oc_tenant_alloc_locked(ngx_oc_main_conf_t *omcf, ngx_oc_tshared_t *tsh,
+    size_t len)
 {
     ngx_uint_t       i;
     ngx_oc_tnode_t  *tn;
@@ -751,7 +752,7 @@ ngx_oc_tenant_alloc_locked(ngx_oc_main_conf_t *omcf, ngx_oc_tshared_t *tsh)
 
         if (tsh->count < tsh->max) {
             tn = ngx_slab_calloc_locked(omcf->shpool,
-                                        sizeof(ngx_oc_tnode_t));
+                                        offsetof(ngx_oc_tnode_t, value) + len);
             if (tn != NULL) {
                 return tn;
             }

@@ -30,8 +30,10 @@ typedef struct {
     ngx_queue_t                 lru;
     ngx_atomic_uint_t           epoch;      /* 0: freed */
     time_t                      used;       /* s, written without the lock */
-    u_char                      value[NGX_OC_TENANT_MAX];
     ngx_oc_shrec_t              rec;
+
+    /* as long as the value: a short one keeps the node in a 2 KB slot */
+    u_char                      value[1];
 } ngx_oc_tnode_t;
 
 
