@@ -15,6 +15,7 @@
 
 
 #include "ngx_oc_fuzz.h"
+#include "ngx_oc_tenant.h"
 
 #include <ngx_sha1.h>
 #include <sys/stat.h>
@@ -475,4 +476,44 @@ void
 ngx_sha1_final(u_char result[20], ngx_sha1_t *ctx)
 {
     ngx_oc_fuzz_unexpected("ngx_sha1_final");
+}
+
+
+/* families (ngx_oc_tenant_conf.c): no fuzz target declares one */
+
+char *
+ngx_oc_tenant_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_oc_fuzz_unexpected("ngx_oc_tenant_directive");
+    return NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_oc_tenants_max(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_oc_fuzz_unexpected("ngx_oc_tenants_max");
+    return NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_oc_tenant_absent_ttl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_oc_fuzz_unexpected("ngx_oc_tenant_absent_ttl");
+    return NGX_CONF_ERROR;
+}
+
+
+ngx_int_t
+ngx_oc_tenant_init_conf(ngx_conf_t *cf, ngx_oc_instance_t *oi)
+{
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_oc_tenant_validate(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf)
+{
+    return NGX_OK;
 }

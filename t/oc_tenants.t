@@ -238,6 +238,45 @@ sub conf_error {
     $t->stop;
 }
 
+# ---- many cold tenants at once ----------------------------------------------
+
+# 60 concurrent requests over 30 cold tenants, 2 workers: one lookup per
+# tenant, and each upstream request carries its own tenant's token
+{
+    my $t = OCTest->new;
+    my $sim = $t->sim;
+    my %token = map { ("m$_" => seed($sim, "m$_")->{token}) } 1 .. 30;
+    $t->write_conf(family_conf())->run;
+    $sim->latency(0.1);
+
+    my @pids;
+    for my $i (1 .. 60) {
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            my $tn = 'm' . (($i - 1) % 30 + 1);
+            POSIX::_exit(get_as($tn, "/crm/contacts?t=$tn") =~ / 200 /
+                         ? 0 : 1);
+        }
+        push @pids, $pid;
+    }
+    my $fails = 0;
+    for (@pids) { waitpid($_, 0); $fails++ if $? }
+    $sim->latency(0);
+
+    is($fails, 0, 'cold many: all sixty served');
+    my $n = searches($sim);
+    is(scalar(keys %$n), 30, 'cold many: thirty tenants looked up');
+    is(scalar(grep { $_ != 1 } values %$n), 0,
+       'cold many: exactly one lookup each');
+    my @wrong = grep {
+        my ($tn) = ($_->{query} // '') =~ /t=(m\d+)/;
+        !$tn || ($_->{authorization} // '') !~ /Element \Q$token{$tn}\E$/
+    } grep { $_->{path} =~ m{/hubs/} } @{ $sim->calls };
+    is(scalar @wrong, 0, 'cold many: every upstream request had its '
+                         . 'tenant\'s token');
+    $t->stop;
+}
+
 # ---- eviction ---------------------------------------------------------------
 
 {
