@@ -194,6 +194,10 @@ ngx_oc_tenant_pass(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
 
         t->refs++;
         ctx->tenant = &t->oi;
+
+    } else if (ngx_oc_tenant_recheck(omcf, ctx->tenant) != NGX_OK) {
+        /* woken or replayed: the tenant may have left the zone since */
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
     oi = ctx->tenant;

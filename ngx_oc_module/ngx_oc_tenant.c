@@ -127,19 +127,39 @@ ngx_oc_tenant_get(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
         ngx_queue_insert_head(&fam->lru, &t->lru);
     }
 
-    /* evicted from the zone, or never in it: take (another) record */
-
-    if ((t->tnode == NULL || t->oi.rec->generation != t->oi.gen)
-        && t->oi.resolver == NULL
-        && ngx_oc_tenant_attach(omcf, t) != NGX_OK)
-    {
+    if (ngx_oc_tenant_recheck(omcf, &t->oi) != NGX_OK) {
         *status = NGX_HTTP_SERVICE_UNAVAILABLE;
         return NULL;
     }
 
+    return t;
+}
+
+
+/*
+ * The record moved: it may have been evicted, and its memory be another
+ * tenant's now; then the tenant takes a record again.  A record this
+ * worker resolves is leased, and never evicted.  Only a record known to
+ * be the tenant's has its time of use written.
+ */
+
+ngx_int_t
+ngx_oc_tenant_recheck(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
+{
+    ngx_oc_tenant_t  *t;
+
+    t = (ngx_oc_tenant_t *) ((u_char *) oi - offsetof(ngx_oc_tenant_t, oi));
+
+    if ((t->tnode == NULL || oi->rec->generation != oi->gen)
+        && oi->resolver == NULL
+        && ngx_oc_tenant_attach(omcf, t) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     t->tnode->used = ngx_time();
 
-    return t;
+    return NGX_OK;
 }
 
 

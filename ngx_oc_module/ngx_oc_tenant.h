@@ -91,6 +91,8 @@ ngx_int_t ngx_oc_tenant_init_zone(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi);
 ngx_oc_tenant_t *ngx_oc_tenant_get(ngx_http_request_t *r,
     ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *family, ngx_int_t *status);
+ngx_int_t ngx_oc_tenant_recheck(ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi);
 void ngx_oc_tenant_unref(ngx_oc_instance_t *oi);
 ngx_int_t ngx_oc_tenant_refuse(ngx_http_request_t *r, ngx_oc_instance_t *oi,
     ngx_uint_t status);

@@ -414,6 +414,12 @@ ngx_oc_connect_start(ngx_http_request_t *r)
     omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
     oi = ctx->oi;
 
+    if (ngx_oc_tenant_recheck(omcf, oi) != NGX_OK) {
+        ngx_oc_connect_answer(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                              "no room for the tenant in oc_zone");
+        return;
+    }
+
     if ((ngx_msec_int_t) (ctx->deadline - ngx_current_msec) <= 0) {
         ngx_oc_connect_answer(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                               "timed out waiting for the tenant's "
@@ -804,7 +810,7 @@ ngx_oc_connect_answer(ngx_http_request_t *r, ngx_uint_t status, char *error)
     ngx_str_t              text, state;
     ngx_oc_instance_t     *oi;
     ngx_oc_connect_ctx_t  *ctx;
-    u_char                 buf[NGX_OC_TENANT_MAX + NGX_OC_NAME_MAX
+    u_char                 buf[NGX_OC_TENANT_MAX + 6 * NGX_OC_NAME_MAX
                                + NGX_INT64_LEN + 128];
 
     if (error != NULL || status >= NGX_HTTP_INTERNAL_SERVER_ERROR) {
