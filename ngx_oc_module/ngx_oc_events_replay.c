@@ -43,7 +43,8 @@ static ngx_oc_events_node_t *ngx_oc_events_lookup(ngx_oc_events_shctx_t *ev,
     ngx_rbtree_key_t hash, u_char *key);
 static void ngx_oc_events_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static void ngx_oc_events_expire(ngx_oc_events_shctx_t *ev, uint64_t now);
+static void ngx_oc_events_expire(ngx_oc_events_shctx_t *ev, uint64_t now,
+    ngx_uint_t n);
 static void ngx_oc_events_release(ngx_oc_events_shctx_t *ev,
     ngx_oc_events_node_t *en);
 
@@ -196,7 +197,7 @@ ngx_oc_events_replay_add(ngx_oc_main_conf_t *omcf, u_char *key,
         goto record;
     }
 
-    ngx_oc_events_expire(ev, now);
+    ngx_oc_events_expire(ev, now, 2);
 
     if (ngx_queue_empty(&ev->free)) {
         q = ngx_queue_head(&ev->used);
@@ -357,13 +358,19 @@ ngx_oc_events_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
 }
 
 
+/*
+ * at most n expired ids per call, under the zone lock: as limit_req does;
+ * an expired id left behind is replaced when found, and the oldest is
+ * recycled when no node is free
+ */
+
 static void
-ngx_oc_events_expire(ngx_oc_events_shctx_t *ev, uint64_t now)
+ngx_oc_events_expire(ngx_oc_events_shctx_t *ev, uint64_t now, ngx_uint_t n)
 {
     ngx_queue_t           *q;
     ngx_oc_events_node_t  *en;
 
-    while (!ngx_queue_empty(&ev->used)) {
+    while (n-- && !ngx_queue_empty(&ev->used)) {
         q = ngx_queue_head(&ev->used);
         en = ngx_queue_data(q, ngx_oc_events_node_t, queue);
 

@@ -470,7 +470,13 @@ ngx_oc_shm_copy(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
         /*
          * requests point at the value instead of copying it: a value once
          * used is never changed or freed, a new token gets a new buffer
-         * (a few bytes per resolution that changed the token)
+         * (a few bytes per resolution that changed the token).  Neither
+         * alternative pays: a copy per request adds a pool allocation and
+         * a copy to every request (not measured), and freeing a buffer
+         * once no request points to it needs a count per request; a freed
+         * address that a new token reuses would also make an old
+         * request's value look current to the 401 handling, which
+         * compares pointers.
          */
 
         b = ngx_alloc(sizeof(ngx_oc_header_buf_t) + len, ngx_cycle->log);
