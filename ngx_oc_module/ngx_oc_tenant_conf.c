@@ -313,6 +313,15 @@ ngx_oc_tenant_validate(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf)
             return NGX_ERROR;
         }
 
+        if (oi->family && oi->events_file) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "oc_events \"%V\" names an oc_instance with "
+                          "\"tenant\", events of a family are not supported "
+                          "in %s:%ui", &oi->block, oi->events_file,
+                          oi->events_line);
+            return NGX_ERROR;
+        }
+
         if (oi->family && oi->create && oi->connect_file == NULL) {
             ngx_log_error(NGX_LOG_WARN, cf->log, 0,
                           "oc_instance \"%V\" has \"tenant\" and \"create "

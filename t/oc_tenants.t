@@ -301,6 +301,27 @@ sub conf_error {
     $t->stop;
 }
 
+# ---- reload -----------------------------------------------------------------
+
+# the zone keeps its tenants over a reload: no lookup again
+{
+    my $t = OCTest->new;
+    my $sim = $t->sim;
+    my $a = seed($sim, 'a');
+    $t->write_conf(family_conf())->run;
+
+    like(get_as('a'), qr/ 200 /, 'reload: a served');
+    like(get_as('nobody'), qr/ 409 /, 'reload: nobody not connected');
+    $t->reload;
+    like(get_as('a'), qr/ 200 /, 'reload: a served after the reload');
+    like(get_as('nobody'), qr/ 409 /, 'reload: nobody still refused');
+    is_deeply(searches($sim), { a => 1, nobody => 1 },
+              'reload: no lookup again');
+    is((hub_tokens($sim))[-1], $a->{token}, 'reload: the same token');
+    unlike($t->error_log, qr/\[(alert|crit|emerg)\]/, 'reload: no alert');
+    $t->stop;
+}
+
 # ---- 401 and disabled, per tenant -------------------------------------------
 
 {
