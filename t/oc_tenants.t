@@ -148,6 +148,11 @@ sub conf_error {
          qr/oc_connect "other" names an oc_instance without "tenant"/,
          'nginx -t: oc_connect of a block without tenant');
 
+    ($rc, $out) = conf_error(family_conf(
+        locations => "        location = /events { oc_events crm; }\n"));
+    like($out, qr/oc_events "crm" names an oc_instance with "tenant"/,
+         'nginx -t: oc_events of a family');
+
     $conf = family_conf();
     $conf =~ s/auth     accessToken;/auth     oauth2;/;
     ($rc, $out) = conf_error($conf);
