@@ -16,6 +16,7 @@
 
 
 #include "ngx_oc_fuzz.h"
+#include "ngx_oc_tenant.h"
 
 
 static void ngx_oc_fuzz_unexpected(const char *name);
@@ -57,6 +58,49 @@ ngx_get_cpu_affinity(ngx_uint_t n)
 {
     ngx_oc_fuzz_unexpected("ngx_get_cpu_affinity");
     return NULL;
+}
+
+
+/*
+ * families (ngx_oc_tenant_conf.c) need nginx's HTTP variables, which the
+ * fuzz build does not link: no target declares a family
+ */
+
+char *
+ngx_oc_tenant_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_oc_fuzz_unexpected("ngx_oc_tenant_directive");
+    return NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_oc_tenants_max(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_oc_fuzz_unexpected("ngx_oc_tenants_max");
+    return NGX_CONF_ERROR;
+}
+
+
+char *
+ngx_oc_tenant_absent_ttl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_oc_fuzz_unexpected("ngx_oc_tenant_absent_ttl");
+    return NGX_CONF_ERROR;
+}
+
+
+ngx_int_t
+ngx_oc_tenant_init_conf(ngx_conf_t *cf, ngx_oc_instance_t *oi)
+{
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_oc_tenant_validate(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf)
+{
+    return NGX_OK;
 }
 
 

@@ -10,6 +10,7 @@
 
 #include "ngx_oc_module.h"
 #include "ngx_oc_conf.h"
+#include "ngx_oc_tenant.h"
 
 
 typedef struct {
@@ -85,6 +86,27 @@ static ngx_command_t  ngx_oc_instance_commands[] = {
       ngx_conf_set_flag_slot,
       0,
       offsetof(ngx_oc_instance_t, create),
+      NULL },
+
+    { ngx_string("tenant"),
+      NGX_CONF_TAKE1,
+      ngx_oc_tenant_directive,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("oc_tenants_max"),
+      NGX_CONF_TAKE1,
+      ngx_oc_tenants_max,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("oc_tenant_absent_ttl"),
+      NGX_CONF_TAKE1,
+      ngx_oc_tenant_absent_ttl,
+      0,
+      0,
       NULL },
 
       ngx_null_command
@@ -603,6 +625,11 @@ ngx_oc_instance_init(ngx_conf_t *cf, ngx_oc_instance_t *oi)
     }
 
     ngx_conf_init_uint_value(oi->auth, NGX_OC_AUTH_EMAIL_PASSWORD);
+
+    if (ngx_oc_tenant_init_conf(cf, oi) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ngx_conf_init_value(oi->create, 1);
 
     if (ngx_oc_instance_events(cf, oi) != NGX_OK) {
@@ -617,7 +644,9 @@ ngx_oc_instance_init(ngx_conf_t *cf, ngx_oc_instance_t *oi)
         }
     }
 
-    if (req->element.len == 0) {
+    /* a family's credentials come per tenant, through oc_connect */
+
+    if (req->element.len == 0 || oi->family != NULL) {
         return NGX_OK;
     }
 
@@ -749,7 +778,7 @@ ngx_oc_conf_validate(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf)
     }
 
     if (n == 0) {
-        return NGX_OK;
+        return ngx_oc_tenant_validate(cf, omcf);
     }
 
     p = ngx_oc_join(buf, buf + sizeof(buf), missing, n, "\"", ", ", " and ");
@@ -762,6 +791,25 @@ ngx_oc_conf_validate(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf)
                   n == 1 ? "it" : "them", oip[0]->file, oip[0]->line);
 
     return NGX_ERROR;
+}
+
+
+/* the configuration keys that auth type of that element needs */
+
+ngx_str_t *
+ngx_oc_conf_required_keys(ngx_oc_instance_t *oi)
+{
+    ngx_oc_required_t  *req;
+
+    for (req = ngx_oc_required; req->element.len; req++) {
+        if (req->auth == oi->auth
+            && ngx_oc_str_cmp(&req->element, &oi->element) == 0)
+        {
+            return req->keys;
+        }
+    }
+
+    return NULL;
 }
 
 

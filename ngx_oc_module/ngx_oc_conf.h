@@ -48,6 +48,7 @@ ngx_int_t ngx_oc_conf_check_quotes(ngx_conf_t *cf, ngx_str_t *what,
 ngx_uint_t ngx_oc_conf_is_http_url(ngx_str_t *url);
 
 ngx_str_t *ngx_oc_auth_name(ngx_uint_t auth);
+ngx_str_t *ngx_oc_conf_required_keys(ngx_oc_instance_t *oi);
 
 /* ngx_oc_conf_pass.c */
 ngx_int_t ngx_oc_pass_checks_init(ngx_conf_t *cf, ngx_oc_pass_checks_t *pc);

@@ -5,6 +5,7 @@
 
 
 #include "ngx_oc_module.h"
+#include "ngx_oc_tenant.h"
 
 
 typedef ngx_int_t (*ngx_oc_create_request_pt)(ngx_http_request_t *r);
@@ -34,6 +35,9 @@ typedef struct {
     ngx_str_t                   sent;
     ngx_oc_create_request_pt    create_request;
 
+    /* a family's location: the request's tenant, held until it ends */
+    ngx_oc_instance_t          *tenant;
+
     unsigned                    cleanup:1;
     unsigned                    waiting:1;
     unsigned                    timedout:1;
@@ -52,6 +56,10 @@ typedef struct {
 
 
 static ngx_int_t ngx_oc_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_oc_tenant_pass(ngx_http_request_t *r,
+    ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
+static ngx_oc_instance_t *ngx_oc_request_instance(ngx_http_request_t *r,
+    ngx_oc_instance_t *oi);
 static ngx_inline ngx_int_t ngx_oc_arm(ngx_http_request_t *r,
     ngx_oc_instance_t *oi);
 static ngx_int_t ngx_oc_content(ngx_http_request_t *r);
@@ -147,11 +155,83 @@ ngx_oc_handler(ngx_http_request_t *r)
 
     omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
 
+    if (oi->family) {
+        return ngx_oc_tenant_pass(r, omcf, oi);
+    }
+
     if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY) {
         return ngx_oc_arm(r, oi);
     }
 
     return ngx_oc_wait(r, omcf, oi);
+}
+
+
+/*
+ * a family: the tenant's own copy of the block, chosen once per request
+ * (a wait or a replay comes here again with it), then as a block
+ */
+
+static ngx_int_t
+ngx_oc_tenant_pass(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi)
+{
+    ngx_int_t         status;
+    ngx_oc_ctx_t     *ctx;
+    ngx_oc_tenant_t  *t;
+
+    ctx = ngx_oc_get_ctx(r, omcf);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->tenant == NULL) {
+        t = ngx_oc_tenant_get(r, omcf, oi, &status);
+
+        if (t == NULL) {
+            return status == NGX_HTTP_BAD_REQUEST
+                   ? ngx_oc_tenant_refuse(r, NULL, status) : status;
+        }
+
+        t->refs++;
+        ctx->tenant = &t->oi;
+
+    } else if (ngx_oc_tenant_recheck(omcf, ctx->tenant) != NGX_OK) {
+        /* woken or replayed: the tenant may have left the zone since */
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    oi = ctx->tenant;
+
+    if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY) {
+        return ngx_oc_arm(r, oi);
+    }
+
+    return ngx_oc_wait(r, omcf, oi);
+}
+
+
+/* the instance a request uses: a family's is its tenant's, or none */
+
+static ngx_oc_instance_t *
+ngx_oc_request_instance(ngx_http_request_t *r, ngx_oc_instance_t *oi)
+{
+    void          *slot;
+    ngx_oc_ctx_t  *ctx;
+
+    if (oi == NULL || oi->family == NULL) {
+        return oi;
+    }
+
+    slot = ngx_http_get_module_ctx(r, ngx_oc_module);
+
+    if (slot == NULL || ngx_oc_tagged(slot)) {
+        return NULL;
+    }
+
+    ctx = slot;
+
+    return ctx->tenant;
 }
 
 
@@ -638,6 +718,11 @@ ngx_oc_cleanup(void *data)
     if (ctx->replay.posted) {
         ngx_delete_posted_event(&ctx->replay);
     }
+
+    if (ctx->tenant) {
+        ngx_oc_tenant_unref(ctx->tenant);
+        ctx->tenant = NULL;
+    }
 }
 
 
@@ -656,6 +741,15 @@ ngx_oc_refuse(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
     ngx_str_t         reason, error, request_id, authorize;
     ngx_chain_t       out;
     ngx_table_elt_t  *h;
+
+    /* a tenant whose lookup found no instance: it is not connected */
+
+    if (oi->tenant.len && !timedout && oi->state == NGX_OC_UNAUTHORIZED
+        && oi->rec->none)
+    {
+        ngx_oc_status_refused(oi, 0);
+        return ngx_oc_tenant_refuse(r, oi, NGX_HTTP_CONFLICT);
+    }
 
     ngx_oc_shm_error(omcf, oi, r->pool, &error, &request_id);
     ngx_oc_status_refused(oi, timedout);
@@ -845,7 +939,7 @@ ngx_oc_upstream_refused(ngx_http_request_t *r, ngx_uint_t status)
     ngx_oc_main_conf_t  *omcf;
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
-    oi = olcf->instance;
+    oi = ngx_oc_request_instance(r, olcf->instance);
 
     if (oi == NULL) {
         return ngx_oc_next_header_filter(r);
@@ -1068,7 +1162,11 @@ ngx_oc_authorization_variable(ngx_http_request_t *r,
 
     oi = olcf->instance;
 
-    if (oi == NULL || ngx_oc_shm_refresh(omcf, oi) != NGX_OC_READY) {
+    /* a family's tokens are never in a variable */
+
+    if (oi == NULL || oi->family
+        || ngx_oc_shm_refresh(omcf, oi) != NGX_OC_READY)
+    {
         v->not_found = 1;
         return NGX_OK;
     }
@@ -1098,7 +1196,7 @@ ngx_oc_instance_id_variable(ngx_http_request_t *r,
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
 
-    oi = olcf->instance;
+    oi = ngx_oc_request_instance(r, olcf->instance);
 
     if (oi == NULL || oi->id_text.len == 0) {
         v->not_found = 1;

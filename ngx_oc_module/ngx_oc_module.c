@@ -11,6 +11,7 @@
 #include "ngx_oc_module.h"
 #include "ngx_oc_conf.h"
 #include "ngx_oc_events.h"
+#include "ngx_oc_tenant.h"
 
 
 /*
@@ -197,6 +198,13 @@ static ngx_command_t  ngx_oc_commands[] = {
     { ngx_string("oc_oauth_callback"),
       NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_oc_oauth_callback,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("oc_connect"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_oc_connect,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },

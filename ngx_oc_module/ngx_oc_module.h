@@ -116,6 +116,7 @@ typedef struct {
 typedef struct ngx_oc_instance_s  ngx_oc_instance_t;
 typedef struct ngx_oc_resolver_s  ngx_oc_resolver_t;
 typedef struct ngx_oc_events_shctx_s  ngx_oc_events_shctx_t;
+typedef struct ngx_oc_family_s  ngx_oc_family_t;
 
 
 typedef struct {
@@ -194,6 +195,12 @@ typedef struct {
 
     /* OAuth2 consent flows under way */
     ngx_oc_oauth_state_t        oauth[NGX_OC_OAUTH_STATES];
+
+    /* a family's tenants (ngx_oc_tenant.c), in the family's record */
+    void                       *tenants;
+
+    /* a tenant's lookup found no instance: it is not connected */
+    ngx_uint_t                  none;
 } ngx_oc_shrec_t;
 
 
@@ -241,6 +248,14 @@ struct ngx_oc_instance_s {
 
     ngx_queue_t                 waiters;
     ngx_oc_resolver_t          *resolver;
+
+    /* "tenant $var;": a family; its tenants' own copies have "tenant" */
+    ngx_oc_family_t            *family;
+    ngx_str_t                   tenant;
+
+    /* the first oc_connect naming it */
+    u_char                     *connect_file;
+    ngx_uint_t                  connect_line;
 };
 
 
@@ -278,6 +293,7 @@ typedef struct {
 typedef struct {
     ngx_oc_instance_t          *instance;
     ngx_oc_instance_t          *oauth;      /* oc_oauth_start/_callback */
+    ngx_oc_instance_t          *connect;    /* oc_connect */
     ngx_flag_t                  retry_on_401;
     ngx_oc_instance_t          *events;
     u_char                     *events_file;

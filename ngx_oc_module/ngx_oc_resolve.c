@@ -9,11 +9,12 @@
 #include "ngx_oc_curl.h"
 #include "ngx_oc_conf.h"
 #include "ngx_oc_resolve.h"
+#include "ngx_oc_tenant.h"
 #include "ngx_oc_status.h"
 
 
 static ngx_oc_resolver_t *ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf,
-    ngx_oc_instance_t *oi, ngx_str_t *code);
+    ngx_oc_instance_t *oi, ngx_str_t *code, ngx_uint_t connect);
 static void ngx_oc_get_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_create_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_look_again(ngx_event_t *ev);
@@ -29,7 +30,6 @@ static ngx_int_t ngx_oc_retag(ngx_oc_resolver_t *res,
 static ngx_int_t ngx_oc_publish(ngx_oc_resolver_t *res,
     ngx_oc_api_instance_t *oci, u_char *digest, ngx_uint_t outcome);
 static void ngx_oc_update_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
-static void ngx_oc_finish(ngx_oc_resolver_t *res);
 static ngx_int_t ngx_oc_instance_path(ngx_oc_resolver_t *res, int64_t id,
     ngx_str_t *path);
 static ngx_int_t ngx_oc_body(ngx_oc_resolver_t *res, ngx_uint_t create,
@@ -62,7 +62,8 @@ ngx_oc_resolve(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
     switch (ngx_oc_shm_try_lease(omcf, oi, 0)) {
 
     case NGX_OK:
-        return ngx_oc_resolve_start(omcf, oi, NULL) ? NGX_OK : NGX_DECLINED;
+        return ngx_oc_resolve_start(omcf, oi, NULL, 0) ? NGX_OK
+                                                       : NGX_DECLINED;
 
     case NGX_BUSY:
         return NGX_OK;
@@ -103,7 +104,7 @@ ngx_oc_resolve_code(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
         return NGX_ERROR;
     }
 
-    res = ngx_oc_resolve_start(omcf, oi, code);
+    res = ngx_oc_resolve_start(omcf, oi, code, 0);
     if (res == NULL) {
         return NGX_ERROR;
     }
@@ -112,6 +113,27 @@ ngx_oc_resolve_code(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     *resp = res;
 
     return NGX_OK;
+}
+
+
+/*
+ * oc_connect, with the tenant's lease taken: a lookup, then a create, an
+ * update or a delete (ngx_oc_tenant_connect.c)
+ */
+
+ngx_oc_resolver_t *
+ngx_oc_resolve_connect(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    ngx_uint_t connect, ngx_http_request_t *r)
+{
+    ngx_oc_resolver_t  *res;
+
+    res = ngx_oc_resolve_start(omcf, oi, NULL, connect);
+
+    if (res != NULL) {
+        res->request = r;
+    }
+
+    return res;
 }
 
 
@@ -157,7 +179,7 @@ ngx_oc_resolve_abort(ngx_oc_instance_t *oi)
 
 static ngx_oc_resolver_t *
 ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
-    ngx_str_t *code)
+    ngx_str_t *code, ngx_uint_t connect)
 {
     ngx_str_t           path;
     ngx_pool_t         *pool;
@@ -179,6 +201,7 @@ ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     res->omcf = omcf;
     res->oi = oi;
     res->pool = pool;
+    res->connect = connect;
 
     if (code) {
         res->code.data = ngx_pstrdup(pool, code);
@@ -212,7 +235,7 @@ ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 
     /* a known instance whose token or state is in doubt: ask for it */
 
-    if (code == NULL
+    if (code == NULL && !connect
         && (rec->state == NGX_OC_STALE || rec->state == NGX_OC_DISABLED
             || rec->check)
         && rec->id > 0
@@ -273,6 +296,11 @@ ngx_oc_lookup_done(ngx_oc_resolver_t *res)
     oci = res->matches.elts;
     res->listed = 1;
 
+    if (res->connect == NGX_OC_CONNECT_DELETE) {
+        ngx_oc_connect_delete(res);
+        return;
+    }
+
     if (res->matches.nelts == 0) {
 
         res->kind = NGX_OC_CALL_VERDICT;
@@ -299,7 +327,18 @@ ngx_oc_lookup_done(ngx_oc_resolver_t *res)
             return;
         }
 
-        if (!oi->create) {
+        /* a tenant without an instance: asked again after the ttl */
+
+        if (oi->family && !res->connect) {
+            res->delay = oi->family->absent_ttl;
+            ngx_oc_failed(res, NGX_OC_ANSWER_NONE, NULL,
+                          "tenant not connected, no instance tagged "
+                          "\"%V\" named \"%V\"",
+                          (ngx_str_t *) oi->tags.elts, &oi->name);
+            return;
+        }
+
+        if (!oi->create && !res->connect) {
             ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                           "no instance named \"%V\" in Open Connectors "
                           "and \"create\" is off", &oi->name);
@@ -610,7 +649,10 @@ ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci)
         return;
     }
 
+    /* oc_connect writes the tenant's credentials to what it found */
+
     if ((res->code.len == 0 || oci->id == res->created)
+        && (res->connect == 0 || oci->id == res->created)
         && ngx_oc_applied(res, oci) == NGX_OK)
     {
         /* found by a scan, or with the old digest: a tag write only */
@@ -786,6 +828,7 @@ ngx_oc_publish(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci,
     };
 
     oi = res->oi;
+    res->outcome = outcome;
 
     if (ngx_oc_api_valid_token(&oci->token) != NGX_OK) {
         res->kind = NGX_OC_CALL_VERDICT;
@@ -847,6 +890,7 @@ ngx_oc_failed(ngx_oc_resolver_t *res, ngx_oc_answer_e answer,
     u_char              buf[NGX_OC_ERROR_MAX];
 
     oi = res->oi;
+    res->outcome = NGX_OC_RESOLVED_FAILED;
 
     p = buf;
     last = buf + sizeof(buf);
@@ -924,9 +968,10 @@ ngx_oc_failed(ngx_oc_resolver_t *res, ngx_oc_answer_e answer,
 }
 
 
-static void
+void
 ngx_oc_finish(ngx_oc_resolver_t *res)
 {
+    ngx_uint_t           connect, outcome;
     ngx_oc_instance_t   *oi;
     ngx_http_request_t  *r;
 
@@ -936,11 +981,17 @@ ngx_oc_finish(ngx_oc_resolver_t *res)
         return;
     }
 
+    connect = res->connect;
+    outcome = res->outcome;
+
     r = ngx_oc_resolve_abort(oi);
 
     ngx_oc_wake_waiters(oi);
 
-    if (r) {
+    if (r && connect) {
+        ngx_oc_connect_done(r, outcome);
+
+    } else if (r) {
         ngx_oc_oauth_done(r);
     }
 }
@@ -975,7 +1026,8 @@ ngx_oc_body(ngx_oc_resolver_t *res, ngx_uint_t create, ngx_str_t *body)
     return ngx_oc_api_instance_body(res->pool, &oi->element, &oi->name,
                                     &oi->tags, &res->ident,
                                     ngx_oc_auth_name(oi->auth),
-                                    &oi->config, oi->digest,
+                                    res->config ? res->config : &oi->config,
+                                    oi->digest,
                                     res->code.len ? &res->code : NULL,
                                     create, body);
 }

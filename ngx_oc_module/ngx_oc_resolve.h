@@ -66,6 +66,11 @@ struct ngx_oc_resolver_s {
     /* an OAuth2 grant code from oc_oauth_callback, and its request */
     ngx_str_t                   code;
     ngx_http_request_t         *request;
+
+    /* oc_connect: NGX_OC_CONNECT_*, with the tenant's configuration */
+    ngx_uint_t                  connect;
+    ngx_array_t                *config;    /* of ngx_oc_config_kv_t */
+    ngx_uint_t                  outcome;   /* NGX_OC_RESOLVED_* */
 };
 
 
@@ -78,6 +83,9 @@ void ngx_oc_create_lost(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 ngx_http_request_t *ngx_oc_resolve_abort(ngx_oc_instance_t *oi);
 void ngx_oc_lookup_done(ngx_oc_resolver_t *res);
 void ngx_oc_retag_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
+void ngx_oc_finish(ngx_oc_resolver_t *res);
+ngx_oc_resolver_t *ngx_oc_resolve_connect(ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi, ngx_uint_t connect, ngx_http_request_t *r);
 
 /* ngx_oc_scan.c */
 ngx_int_t ngx_oc_lookup(ngx_oc_resolver_t *res, ngx_uint_t no_scan);

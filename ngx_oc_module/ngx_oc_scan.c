@@ -70,7 +70,9 @@ ngx_oc_lookup(ngx_oc_resolver_t *res, ngx_uint_t no_scan)
     res->matches.nelts = 0;
     res->pages = 0;
     res->entries = 0;
-    res->no_scan = no_scan;
+
+    /* a tenant: its first tag alone, a scan per tenant grows with all */
+    res->no_scan = no_scan || res->oi->family != NULL;
     res->scanned = 0;
     ngx_str_null(&res->page);
 
@@ -100,7 +102,11 @@ ngx_oc_ident(ngx_oc_resolver_t *res)
 static ngx_int_t
 ngx_oc_tag_search(ngx_oc_resolver_t *res, ngx_str_t *page)
 {
-    return ngx_oc_list_page(res, &res->ident, page, ngx_oc_tag_done);
+    ngx_str_t  *tag;
+
+    tag = res->oi->family ? res->oi->tags.elts : &res->ident;
+
+    return ngx_oc_list_page(res, tag, page, ngx_oc_tag_done);
 }
 
 

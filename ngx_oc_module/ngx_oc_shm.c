@@ -6,6 +6,7 @@
 
 #include "ngx_oc_module.h"
 #include "ngx_oc_events.h"
+#include "ngx_oc_tenant.h"
 #include <ngx_sha1.h>
 
 
@@ -174,6 +175,15 @@ ngx_oc_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         }
 
         ngx_queue_init(&oip[i]->waiters);
+
+        if (oip[i]->family
+            && ngx_oc_tenant_init_zone(omcf, oip[i]) != NGX_OK)
+        {
+            ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                          "oc_zone \"%V\" is too small for the tenants of "
+                          "\"%V\"", &shm_zone->shm.name, &oip[i]->block);
+            return NGX_ERROR;
+        }
     }
 
     return ngx_oc_events_init_zone(shm_zone, omcf);
@@ -860,6 +870,7 @@ ngx_oc_shm_publish(ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec,
     }
 
     rec->state = NGX_OC_READY;
+    rec->none = 0;
     rec->failures = 0;
     rec->next_retry = 0;
     rec->error_len = 0;
@@ -880,6 +891,9 @@ ngx_oc_shm_failed(ngx_oc_shrec_t *rec, ngx_uint_t state, uint64_t delay,
 
     rec->state = state;
     rec->check = 0;
+
+    /* a tenant's lookup found none: not connected, not unauthorized */
+    rec->none = (a->answer == NGX_OC_ANSWER_NONE);
 
     if (delay == 0) {
         delay = (uint64_t) NGX_OC_BACKOFF_MIN << ngx_min(rec->failures, 6);

@@ -8,6 +8,7 @@
 #include "ngx_oc_conf.h"
 #include "ngx_oc_status.h"
 #include "ngx_oc_version.h"
+#include "ngx_oc_tenant.h"
 
 
 static ngx_int_t ngx_oc_status_handler(ngx_http_request_t *r);
@@ -20,6 +21,10 @@ static void ngx_oc_status_json_counts(ngx_oc_writer_t *w, const char *name,
     ngx_str_t *names, ngx_atomic_t *counts, ngx_uint_t n);
 static void ngx_oc_status_json_str(ngx_oc_writer_t *w, u_char *data,
     size_t len);
+static void ngx_oc_status_family(ngx_oc_status_instance_t *si,
+    ngx_oc_instance_t *oi, ngx_str_t *tenant);
+static void ngx_oc_status_json_family(ngx_oc_writer_t *w,
+    ngx_oc_status_instance_t *si);
 
 
 /* indexed by NGX_OC_ABSENT ... NGX_OC_DISABLED */
@@ -233,6 +238,7 @@ ngx_oc_status_handler(ngx_http_request_t *r)
 static ngx_oc_status_t *
 ngx_oc_status_collect(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf)
 {
+    ngx_str_t                  tenant;
     ngx_uint_t                 i;
     ngx_oc_shrec_t            *rec;
     ngx_oc_status_t           *st;
@@ -263,6 +269,12 @@ ngx_oc_status_collect(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf)
     shpool = omcf->shpool;
     oip = omcf->instances.elts;
 
+    if (ngx_http_arg(r, (u_char *) "tenant", sizeof("tenant") - 1, &tenant)
+        != NGX_OK)
+    {
+        ngx_str_null(&tenant);
+    }
+
     ngx_shmtx_lock(&shpool->mutex);
 
     st->pages = shpool->last - shpool->pages;
@@ -289,6 +301,10 @@ ngx_oc_status_collect(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf)
 
         ngx_memcpy((void *) &si->counters, (void *) &rec->counters,
                    sizeof(ngx_oc_counters_t));
+
+        if (oip[i]->family) {
+            ngx_oc_status_family(si, oip[i], &tenant);
+        }
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
@@ -420,7 +436,117 @@ ngx_oc_status_json_instance(ngx_oc_writer_t *w, ngx_oc_status_t *st,
     ngx_oc_status_json_counts(w, "resolutions", ngx_oc_resolved_names,
                               si->counters.resolutions, NGX_OC_RESOLVED_N);
 
-    ngx_oc_writer_printf(w, ",\"token_purges\":%uA}", si->counters.purges);
+    ngx_oc_writer_printf(w, ",\"token_purges\":%uA", si->counters.purges);
+
+    if (si->family) {
+        ngx_oc_status_json_family(w, si);
+    }
+
+    ngx_oc_writer_printf(w, "}");
+}
+
+
+/* under the lock: the family's tenants by state, their counters summed */
+
+static void
+ngx_oc_status_family(ngx_oc_status_instance_t *si, ngx_oc_instance_t *oi,
+    ngx_str_t *tenant)
+{
+    ngx_oc_shrec_t    *rec;
+    ngx_oc_tshared_t  *tsh;
+
+    si->family = 1;
+    tsh = oi->rec->tenants;
+
+    if (tsh == NULL) {
+        return;
+    }
+
+    ngx_oc_tenant_count(oi, si->states, &si->counters, &si->tenants);
+
+    si->tenants_max = tsh->max;
+    si->evicted = tsh->evicted;
+    si->full = tsh->full;
+
+    if (tenant->len == 0 || tenant->len > NGX_OC_TENANT_MAX) {
+        return;
+    }
+
+    si->tenant = *tenant;
+
+    rec = ngx_oc_tenant_find_locked(oi, tenant);
+
+    if (rec == NULL) {
+        return;
+    }
+
+    si->tenant_found = 1;
+    si->tenant_state = (rec->state == NGX_OC_UNAUTHORIZED && rec->none)
+                       ? NGX_OC_DISABLED + 1 : rec->state;
+    si->tenant_id = rec->id;
+    si->tenant_failures = rec->failures;
+    si->tenant_error_len = rec->error_len;
+    ngx_memcpy(si->tenant_error, rec->error, rec->error_len);
+}
+
+
+static void
+ngx_oc_status_json_family(ngx_oc_writer_t *w, ngx_oc_status_instance_t *si)
+{
+    ngx_uint_t  k;
+
+    static ngx_str_t  names[] = {
+        ngx_string("absent"), ngx_string("ready"), ngx_string("stale"),
+        ngx_string("failed"), ngx_string("unauthorized"),
+        ngx_string("disabled"), ngx_string("not_connected")
+    };
+
+    ngx_oc_writer_printf(w, ",\"tenants\":{\"count\":%ui,\"max\":%ui,"
+                         "\"evicted\":%ui,\"refused_full\":%ui,"
+                         "\"states\":{", si->tenants, si->tenants_max,
+                         si->evicted, si->full);
+
+    for (k = 0; k < NGX_OC_DISABLED + 2; k++) {
+        ngx_oc_writer_printf(w, "%s\"%V\":%ui", k ? "," : "", &names[k],
+                             si->states[k]);
+    }
+
+    ngx_oc_writer_printf(w, "}}");
+
+    if (si->tenant.len == 0) {
+        return;
+    }
+
+    ngx_oc_writer_printf(w, ",\"tenant\":");
+
+    if (!si->tenant_found) {
+        ngx_oc_writer_printf(w, "null");
+        return;
+    }
+
+    ngx_oc_writer_printf(w, "{\"value\":");
+    ngx_oc_status_json_str(w, si->tenant.data, si->tenant.len);
+    ngx_oc_writer_printf(w, ",\"state\":\"%V\",\"id\":",
+                         &names[si->tenant_state]);
+
+    if (si->tenant_id > 0) {
+        ngx_oc_writer_printf(w, "%L", si->tenant_id);
+
+    } else {
+        ngx_oc_writer_printf(w, "null");
+    }
+
+    ngx_oc_writer_printf(w, ",\"failures\":%ui,\"last_error\":",
+                         si->tenant_failures);
+
+    if (si->tenant_error_len) {
+        ngx_oc_status_json_str(w, si->tenant_error, si->tenant_error_len);
+
+    } else {
+        ngx_oc_writer_printf(w, "null");
+    }
+
+    ngx_oc_writer_printf(w, "}");
 }
 
 

@@ -40,6 +40,21 @@ typedef struct {
     u_char                      request_id[NGX_OC_REQID_MAX];
 
     ngx_oc_counters_t           counters;
+
+    /* a family: its tenants, and the one ?tenant= names */
+    unsigned                    family:1;
+    unsigned                    tenant_found:1;
+    ngx_uint_t                  tenants;
+    ngx_uint_t                  tenants_max;
+    ngx_uint_t                  evicted;
+    ngx_uint_t                  full;
+    ngx_uint_t                  states[NGX_OC_DISABLED + 2];
+    ngx_str_t                   tenant;
+    ngx_uint_t                  tenant_state;
+    int64_t                     tenant_id;
+    ngx_uint_t                  tenant_failures;
+    size_t                      tenant_error_len;
+    u_char                      tenant_error[NGX_OC_ERROR_MAX];
 } ngx_oc_status_instance_t;
 
 

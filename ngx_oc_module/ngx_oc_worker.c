@@ -7,6 +7,7 @@
 #include "ngx_oc_module.h"
 #include "ngx_oc_curl.h"
 #include "ngx_oc_resolve.h"
+#include "ngx_oc_tenant.h"
 
 
 #define NGX_OC_TICK             1000
@@ -83,6 +84,10 @@ ngx_oc_exit_process(ngx_cycle_t *cycle)
     for (i = 0; i < omcf->instances.nelts; i++) {
         ngx_oc_shm_forget(oip[i]);
 
+        if (oip[i]->family) {
+            ngx_oc_tenant_forget(omcf, oip[i]);
+        }
+
         if (oip[i]->resolver == NULL) {
             continue;
         }
@@ -122,6 +127,13 @@ ngx_oc_tick_handler(ngx_event_t *ev)
 
     for (i = 0; i < omcf->instances.nelts; i++) {
         oi = oip[i];
+
+        /* a family resolves its tenants on demand, never the block */
+
+        if (oi->family) {
+            ngx_oc_tenant_tick(omcf, oi, &waiting);
+            continue;
+        }
 
         if (ngx_exiting && oi->resolver != NULL) {
             ngx_oc_hand_over(omcf, oi);

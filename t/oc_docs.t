@@ -21,10 +21,12 @@ for my $file (glob 'ngx_oc_module/*.c') {
     my $src = slurp($file);
     $src =~ s{/\*.*?\*/}{}gs;
 
-    while ($src =~ /\bngx_command_t\s+\w+\s*\[\s*\]\s*=\s*\{(.*?)\};/gs) {
-        my $table = $1;
+    while ($src =~ /\bngx_command_t\s+(\w+)\s*\[\s*\]\s*=\s*\{(.*?)\};/gs) {
+        my ($tname, $table) = ($1, $2);
         while ($table =~ /\{\s*ngx_string\("(oc_\w+)"\)\s*,\s*([^,]+),/g) {
-            $directive{$1} = { file => $file, flags => $2 };
+            # the directives of an oc_instance block have that context
+            $directive{$1} = { file => $file, flags => $2,
+                               block => $tname eq 'ngx_oc_instance_commands' };
         }
     }
 }
@@ -73,6 +75,7 @@ for my $name (sort keys %directive) {
 
     my @want = map { $context_name{$_} // () }
                $directive{$name}{flags} =~ /(NGX_HTTP_\w+_CONF)\b/g;
+    @want = ('oc_instance') if $directive{$name}{block};
     my @have = split /\s*,\s*/, $entry->{Context};
 
     is_deeply([ sort @have ], [ sort @want ],
