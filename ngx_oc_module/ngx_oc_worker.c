@@ -105,13 +105,21 @@ ngx_oc_exit_process(ngx_cycle_t *cycle)
 static void
 ngx_oc_tick_handler(ngx_event_t *ev)
 {
-    ngx_uint_t           i, waiting, full;
+    ngx_uint_t           i, waiting, full, exiting;
     ngx_oc_instance_t   *oi, **oip;
     ngx_oc_main_conf_t  *omcf;
 
-    if (ngx_terminate || ngx_quit) {
+    if (ngx_terminate) {
         return;
     }
+
+    /*
+     * the channel's QUIT sets ngx_quit in the same turn of the event loop
+     * that runs this timer, before the worker sets ngx_exiting: already
+     * a retired worker, whose waiters still need the tick
+     */
+
+    exiting = ngx_exiting || ngx_quit;
 
     omcf = ev->data;
     oip = omcf->instances.elts;
@@ -135,7 +143,7 @@ ngx_oc_tick_handler(ngx_event_t *ev)
             continue;
         }
 
-        if (ngx_exiting && oi->resolver != NULL) {
+        if (exiting && oi->resolver != NULL) {
             ngx_oc_hand_over(omcf, oi);
         }
 
@@ -147,7 +155,7 @@ ngx_oc_tick_handler(ngx_event_t *ev)
              */
 
             if (oi->rec->generation != oi->gen
-                || (!ngx_exiting && !ngx_oc_shm_lease_held(omcf, oi)))
+                || (!exiting && !ngx_oc_shm_lease_held(omcf, oi)))
             {
                 ngx_oc_wake_waiters(oi);
             }
@@ -156,14 +164,14 @@ ngx_oc_tick_handler(ngx_event_t *ev)
             continue;
         }
 
-        if (full && oi->resolver == NULL && !ngx_exiting) {
+        if (full && oi->resolver == NULL && !exiting) {
             (void) ngx_oc_resolve(omcf, oi);
         }
     }
 
     /* an old worker after a reload polls only for its waiters */
 
-    if (ngx_exiting && !waiting) {
+    if (exiting && !waiting) {
         return;
     }
 
