@@ -32,6 +32,9 @@
 #define NGX_OC_OAUTH_STATES         8
 #define NGX_OC_OAUTH_STATE_LEN      32      /* 128 bits, hex */
 
+/* worker processes of all loaded configurations that one record counts */
+#define NGX_OC_ATTACH_MAX           128
+
 #define NGX_OC_DEFAULT_ZONE         "oc"
 #define NGX_OC_DEFAULT_ZONE_SIZE    (256 * 1024)
 
@@ -152,8 +155,13 @@ typedef struct {
     ngx_atomic_t                generation;
     ngx_uint_t                  state;
 
-    /* worker processes using the record: a removed block's goes with 0 */
-    ngx_uint_t                  attached;
+    /*
+     * worker processes using the record, by pid (0: a free slot), and
+     * how many did not fit: a removed block's record goes when none is
+     * left; the pid of a killed worker is dropped once it is gone
+     */
+    ngx_pid_t                   attached[NGX_OC_ATTACH_MAX];
+    ngx_uint_t                  attached_over;
 
     ngx_pid_t                   lease_pid;
     uint64_t                    lease_until;    /* ms, wall clock */
