@@ -699,16 +699,10 @@ ngx_oc_refuse(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
         retry = ngx_min(retry, (time_t) (omcf->recheck_interval / 1000 + 1));
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
+    h = ngx_oc_push_header(&r->headers_out.headers, "Retry-After", NULL);
     if (h == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Retry-After");
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
 
     h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
     if (h->value.data == NULL) {

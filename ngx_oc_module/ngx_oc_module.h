@@ -296,6 +296,10 @@ typedef struct {
 extern ngx_module_t  ngx_oc_module;
 
 
+/* ngx_oc_module.c */
+ngx_table_elt_t *ngx_oc_push_header(ngx_list_t *headers, char *key,
+    ngx_str_t *value);
+
 /* ngx_oc_handler.c */
 ngx_int_t ngx_oc_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_oc_handler_init(ngx_conf_t *cf);

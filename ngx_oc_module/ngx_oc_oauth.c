@@ -43,6 +43,7 @@ static ngx_str_t  ngx_oc_oauth_key = ngx_string("oauth.api.key");
 static ngx_str_t  ngx_oc_oauth_secret = ngx_string("oauth.api.secret");
 static ngx_str_t  ngx_oc_oauth_callback_url =
     ngx_string("oauth.callback.url");
+static ngx_str_t  ngx_oc_oauth_no_store = ngx_string("no-store");
 
 static ngx_str_t  ngx_oc_oauth_no_url =
     ngx_string("Open Connectors did not give a consent URL; "
@@ -195,18 +196,11 @@ ngx_oc_oauth_url_done(ngx_oc_http_t *h)
         goto failed;
     }
 
-    location = ngx_list_push(&r->headers_out.headers);
+    location = ngx_oc_push_header(&r->headers_out.headers, "Location", &url);
     if (location == NULL) {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         goto done;
     }
-
-    location->hash = 1;
-    ngx_str_set(&location->key, "Location");
-    location->value = url;
-#if (nginx_version >= 1023000)
-    location->next = NULL;
-#endif
 
     r->headers_out.location = location;
 
@@ -498,17 +492,11 @@ ngx_oc_oauth_page(ngx_http_request_t *r, ngx_uint_t status, char *title,
     b->last_buf = 1;
     b->last_in_chain = 1;
 
-    h = ngx_list_push(&r->headers_out.headers);
+    h = ngx_oc_push_header(&r->headers_out.headers, "Cache-Control",
+                           &ngx_oc_oauth_no_store);
     if (h == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = b->last - b->pos;
