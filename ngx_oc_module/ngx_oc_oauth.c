@@ -28,6 +28,8 @@ typedef struct {
 static ngx_int_t ngx_oc_oauth_start_handler(ngx_http_request_t *r);
 static void ngx_oc_oauth_url_done(ngx_oc_http_t *h);
 static ngx_int_t ngx_oc_oauth_callback_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_oc_oauth_code(ngx_pool_t *pool, ngx_str_t *arg,
+    ngx_str_t *code);
 static void ngx_oc_oauth_retry_handler(ngx_event_t *ev);
 static void ngx_oc_oauth_cleanup(void *data);
 static ngx_int_t ngx_oc_oauth_exchange(ngx_http_request_t *r,
@@ -226,7 +228,6 @@ done:
 static ngx_int_t
 ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
 {
-    u_char              *dst, *src;
     ngx_int_t            rc;
     ngx_str_t            state, code, error, text;
     ngx_oc_instance_t   *oi;
@@ -287,25 +288,13 @@ ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    dst = ngx_pnalloc(r->pool, code.len);
-    if (dst == NULL) {
+    rc = ngx_oc_oauth_code(r->pool, &code, &ctx->code);
+
+    if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->code.data = dst;
-    src = code.data;
-    ngx_unescape_uri(&dst, &src, code.len, NGX_UNESCAPE_URI);
-    ctx->code.len = dst - ctx->code.data;
-
-    /* "%" or "%00": nothing Open Connectors could exchange */
-
-    for (src = ctx->code.data; src < dst; src++) {
-        if (*src < 0x20 || *src == 0x7f) {
-            break;
-        }
-    }
-
-    if (ctx->code.len == 0 || src < dst) {
+    if (rc == NGX_DECLINED) {
         ngx_str_set(&text, "The provider sent no usable authorization "
                     "code.");
         return ngx_oc_oauth_page(r, NGX_HTTP_BAD_REQUEST,
@@ -338,6 +327,35 @@ ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
     r->main->count++;
 
     return NGX_DONE;
+}
+
+
+/* the code argument, unescaped; NGX_DECLINED: nothing to exchange */
+
+static ngx_int_t
+ngx_oc_oauth_code(ngx_pool_t *pool, ngx_str_t *arg, ngx_str_t *code)
+{
+    u_char  *dst, *src;
+
+    dst = ngx_pnalloc(pool, arg->len);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    code->data = dst;
+    src = arg->data;
+    ngx_unescape_uri(&dst, &src, arg->len, NGX_UNESCAPE_URI);
+    code->len = dst - code->data;
+
+    /* "%" or "%00": nothing Open Connectors could exchange */
+
+    for (src = code->data; src < dst; src++) {
+        if (*src < 0x20 || *src == 0x7f) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return code->len ? NGX_OK : NGX_DECLINED;
 }
 
 
