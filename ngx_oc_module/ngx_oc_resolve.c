@@ -208,7 +208,13 @@ ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 
     rec = oi->rec;
 
-    /* the lease holder alone writes the record: no lock to read it */
+    /*
+     * read without the lock: the token, the id and the identity change
+     * only with the lease, which this worker holds; the state and the
+     * check flag may change meanwhile (another worker's header filter,
+     * on an upstream 401 or 403, under the lock), and a read that misses
+     * that only picks the lookup or the GET the next resolution corrects
+     */
 
     /* a known instance whose token or state is in doubt: ask for it */
 
