@@ -594,14 +594,18 @@ ngx_oc_shm_copy(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     {
         /*
          * requests point at the value instead of copying it: a value once
-         * used is never changed or freed, a new token gets a new buffer
-         * (a few bytes per resolution that changed the token).  Neither
-         * alternative pays: a copy per request adds a pool allocation and
-         * a copy to every request (not measured), and freeing a buffer
-         * once no request points to it needs a count per request; a freed
-         * address that a new token reuses would also make an old
-         * request's value look current to the 401 handling, which
-         * compares pointers.
+         * used is never changed or freed, a new token gets a new buffer,
+         * kept until the worker exits (the size of one header per token
+         * change: a few hundred bytes).  A request reads the value long
+         * after the precontent phase chose it (create_request runs once
+         * the body is read, and again for each next upstream), and the
+         * 401 handling compares its address with the current one, so a
+         * freed address that a new token reused would make an old
+         * request's value look current.  Freeing needs a count per
+         * request, dropped in a pool cleanup: one more allocation on a
+         * path that allocates nothing now and is 74 instructions under
+         * its budget of +300 over proxy_pass (docs/performance.md); not
+         * measured yet, so the buffers stay for now (issue 15, item 5).
          */
 
         b = ngx_alloc(sizeof(ngx_oc_header_buf_t) + len, ngx_cycle->log);
