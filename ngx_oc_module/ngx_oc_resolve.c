@@ -209,14 +209,10 @@ ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     rec = oi->rec;
 
     /*
-     * read without the lock: the token, the id and the identity change
-     * only with the lease, which this worker holds; the state and the
-     * check flag may change meanwhile (another worker's header filter,
-     * on an upstream 401 or 403, under the lock), and a read that misses
-     * that only picks the lookup or the GET the next resolution corrects
+     * a known instance whose token or state is in doubt: ask for it; no
+     * lock: only the lease holder writes token, id and ident, and state
+     * and check moving on a 401 or 403 elsewhere only change the call
      */
-
-    /* a known instance whose token or state is in doubt: ask for it */
 
     if (code == NULL
         && (rec->state == NGX_OC_STALE || rec->state == NGX_OC_DISABLED
