@@ -85,7 +85,8 @@ fuzz_incs = $(addprefix -I$(1)/src/, core event event/modules os/unix http \
                 http/modules http/v2) \
             -I$(1)/objs -Ingx_oc_module -Ifuzz
 FUZZ_LINK := fuzz/ngx_oc_fuzz.c fuzz/ngx_oc_fuzz_main.c \
-             ngx_oc_module/ngx_oc_api.c ngx_oc_module/ngx_oc_conf.c \
+             ngx_oc_module/ngx_oc_api.c ngx_oc_module/ngx_oc_api_body.c \
+             ngx_oc_module/ngx_oc_conf.c \
              ngx_oc_module/ngx_oc_secret.c ngx_oc_module/ngx_oc_curl.c \
              ngx_oc_module/ngx_oc_conf_value.c
 FUZZ_HDRS := $(wildcard fuzz/*.h ngx_oc_module/*.h)

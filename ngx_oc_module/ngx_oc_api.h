@@ -24,6 +24,9 @@ typedef struct {
 } ngx_oc_api_instance_t;
 
 
+struct cJSON;
+
+
 /* where a listed instance goes, or NULL: not kept */
 typedef ngx_array_t *(*ngx_oc_api_match_pt)(void *data, ngx_str_t *element,
     ngx_str_t *name);
@@ -41,6 +44,7 @@ ngx_int_t ngx_oc_api_tags_body(ngx_pool_t *pool, ngx_array_t *tags,
     ngx_str_t *ident, u_char *digest, ngx_str_t *out);
 ngx_int_t ngx_oc_api_ident_tag(ngx_pool_t *pool, ngx_str_t *element,
     ngx_str_t *name, ngx_str_t *tag);
+void ngx_oc_api_wipe(struct cJSON *item);
 void ngx_oc_api_parse_error(ngx_pool_t *pool, ngx_str_t *body,
     ngx_str_t *message, ngx_str_t *request_id);
 ngx_int_t ngx_oc_api_instance_body(ngx_pool_t *pool, ngx_str_t *element,

@@ -23,6 +23,7 @@ typedef struct {
 } ngx_oc_pass_checks_t;
 
 
+/* ngx_oc_conf.c */
 char *ngx_oc_instance(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 ngx_oc_instance_t *ngx_oc_instance_add(ngx_conf_t *cf,
     ngx_oc_main_conf_t *omcf, ngx_str_t *block);
@@ -30,6 +31,8 @@ ngx_int_t ngx_oc_conf_validate(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf);
 ngx_str_t *ngx_oc_config_value(ngx_oc_instance_t *oi, ngx_str_t *key);
 ngx_int_t ngx_oc_conf_config_value(ngx_conf_t *cf, ngx_str_t *key,
     ngx_str_t *value);
+ngx_str_t *ngx_oc_auth_name(ngx_uint_t auth);
+ngx_str_t *ngx_oc_conf_required_keys(ngx_oc_instance_t *oi);
 
 /* ngx_oc_secret.c */
 ngx_int_t ngx_oc_conf_secret(ngx_conf_t *cf, ngx_str_t *what,
@@ -46,9 +49,6 @@ ngx_int_t ngx_oc_conf_zone(ngx_conf_t *cf, ngx_str_t *value, ngx_str_t *name,
 ngx_int_t ngx_oc_conf_check_quotes(ngx_conf_t *cf, ngx_str_t *what,
     ngx_str_t *value, ngx_str_t *source);
 ngx_uint_t ngx_oc_conf_is_http_url(ngx_str_t *url);
-
-ngx_str_t *ngx_oc_auth_name(ngx_uint_t auth);
-ngx_str_t *ngx_oc_conf_required_keys(ngx_oc_instance_t *oi);
 
 /* ngx_oc_conf_pass.c */
 ngx_int_t ngx_oc_pass_checks_init(ngx_conf_t *cf, ngx_oc_pass_checks_t *pc);

@@ -87,6 +87,7 @@ static ngx_str_t  ngx_oc_events_enabled_key =
     ngx_string("event.notification.enabled");
 static ngx_str_t  ngx_oc_events_signature_key =
     ngx_string("event.notification.signature.key");
+static ngx_str_t  ngx_oc_events_post = ngx_string("POST");
 
 static ngx_uint_t  ngx_oc_events_instance_hash;
 
@@ -117,17 +118,11 @@ ngx_oc_events_handler(ngx_http_request_t *r)
     }
 
     if (r->method != NGX_HTTP_POST) {
-        h = ngx_list_push(&r->headers_out.headers);
+        h = ngx_oc_push_header(&r->headers_out.headers, "Allow",
+                               &ngx_oc_events_post);
         if (h == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Allow");
-        ngx_str_set(&h->value, "POST");
-#if (nginx_version >= 1023000)
-        h->next = NULL;
-#endif
 
         return NGX_HTTP_NOT_ALLOWED;
     }
@@ -696,18 +691,13 @@ ngx_oc_events_headers(ngx_http_request_t *r, ngx_oc_instance_t *oi)
         *nh = h[i];
     }
 
-    nh = ngx_list_push(&headers);
+    nh = ngx_oc_push_header(&headers, "X-OC-Instance", &oi->block);
     if (nh == NULL) {
         return NGX_ERROR;
     }
 
     nh->hash = ngx_oc_events_instance_hash;
-    ngx_str_set(&nh->key, "X-OC-Instance");
     nh->lowcase_key = (u_char *) "x-oc-instance";
-    nh->value = oi->block;
-#if (nginx_version >= 1023000)
-    nh->next = NULL;
-#endif
 
     r->headers_in.headers = headers;
     r->headers_in.authorization = NULL;

@@ -84,6 +84,10 @@ static void ngx_oc_cleanup(void *data);
 static ngx_int_t ngx_oc_refuse(ngx_http_request_t *r,
     ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi, ngx_uint_t timedout)
     ngx_oc_cold;
+static ngx_int_t ngx_oc_retry_after(ngx_http_request_t *r,
+    ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi, ngx_uint_t timedout);
+static ngx_buf_t *ngx_oc_refuse_body(ngx_pool_t *pool, ngx_str_t *block,
+    ngx_str_t *reason, ngx_str_t *authorize);
 static ngx_uint_t ngx_oc_error_page(ngx_http_request_t *r, ngx_int_t status);
 static ngx_int_t ngx_oc_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_upstream_refused(ngx_http_request_t *r,
@@ -732,15 +736,10 @@ static ngx_int_t
 ngx_oc_refuse(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi, ngx_uint_t timedout)
 {
-    u_char           *p;
-    size_t            len;
-    time_t            retry;
-    uint64_t          now;
     ngx_int_t         rc;
     ngx_buf_t        *b;
     ngx_str_t         reason, error, request_id, authorize;
     ngx_chain_t       out;
-    ngx_table_elt_t  *h;
 
     /* a tenant whose lookup found no instance: it is not connected */
 
@@ -785,31 +784,9 @@ ngx_oc_refuse(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
         return rc;
     }
 
-    now = ngx_oc_now_ms();
-    retry = 1;
-
-    if (oi->retry > now && !timedout) {
-        retry = (time_t) ((oi->retry - now + 999) / 1000);
-        retry = ngx_min(retry, (time_t) (omcf->recheck_interval / 1000 + 1));
-    }
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_oc_retry_after(r, omcf, oi, timedout) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Retry-After");
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-
-    h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-    if (h->value.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->value.len = ngx_sprintf(h->value.data, "%T", retry) - h->value.data;
 
     /* nginx serves the operator's error_page, with the Retry-After above */
 
@@ -825,34 +802,10 @@ ngx_oc_refuse(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
         authorize = oi->oauth_start;
     }
 
-    len = sizeof("{\"error\":\"instance unavailable\",\"instance\":\"\","
-                 "\"reason\":\"\",\"authorize\":\"\"}\n") - 1
-          + oi->block.len + ngx_escape_json(NULL, oi->block.data,
-                                            oi->block.len)
-          + reason.len + ngx_escape_json(NULL, reason.data, reason.len)
-          + authorize.len + ngx_escape_json(NULL, authorize.data,
-                                            authorize.len);
-
-    b = ngx_create_temp_buf(r->pool, len);
+    b = ngx_oc_refuse_body(r->pool, &oi->block, &reason, &authorize);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    p = ngx_cpymem(b->last, "{\"error\":\"instance unavailable\","
-                   "\"instance\":\"",
-                   sizeof("{\"error\":\"instance unavailable\","
-                          "\"instance\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, oi->block.data, oi->block.len);
-    p = ngx_cpymem(p, "\",\"reason\":\"", sizeof("\",\"reason\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, reason.data, reason.len);
-
-    if (authorize.len) {
-        p = ngx_cpymem(p, "\",\"authorize\":\"",
-                       sizeof("\",\"authorize\":\"") - 1);
-        p = (u_char *) ngx_escape_json(p, authorize.data, authorize.len);
-    }
-
-    b->last = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
 
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
@@ -875,6 +828,82 @@ ngx_oc_refuse(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
     ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
 
     return NGX_DONE;
+}
+
+
+/* in seconds: until the next attempt, at least 1 */
+
+static ngx_int_t
+ngx_oc_retry_after(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi, ngx_uint_t timedout)
+{
+    time_t            retry;
+    uint64_t          now;
+    ngx_table_elt_t  *h;
+
+    now = ngx_oc_now_ms();
+    retry = 1;
+
+    if (oi->retry > now && !timedout) {
+        retry = (time_t) ((oi->retry - now + 999) / 1000);
+        retry = ngx_min(retry, (time_t) (omcf->recheck_interval / 1000 + 1));
+    }
+
+    h = ngx_oc_push_header(&r->headers_out.headers, "Retry-After", NULL);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (h->value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->value.len = ngx_sprintf(h->value.data, "%T", retry) - h->value.data;
+
+    return NGX_OK;
+}
+
+
+/* the JSON body of a 503 */
+
+static ngx_buf_t *
+ngx_oc_refuse_body(ngx_pool_t *pool, ngx_str_t *block, ngx_str_t *reason,
+    ngx_str_t *authorize)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_buf_t  *b;
+
+    len = sizeof("{\"error\":\"instance unavailable\",\"instance\":\"\","
+                 "\"reason\":\"\",\"authorize\":\"\"}\n") - 1
+          + block->len + ngx_escape_json(NULL, block->data, block->len)
+          + reason->len + ngx_escape_json(NULL, reason->data, reason->len)
+          + authorize->len + ngx_escape_json(NULL, authorize->data,
+                                             authorize->len);
+
+    b = ngx_create_temp_buf(pool, len);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(b->last, "{\"error\":\"instance unavailable\","
+                   "\"instance\":\"",
+                   sizeof("{\"error\":\"instance unavailable\","
+                          "\"instance\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, block->data, block->len);
+    p = ngx_cpymem(p, "\",\"reason\":\"", sizeof("\",\"reason\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, reason->data, reason->len);
+
+    if (authorize->len) {
+        p = ngx_cpymem(p, "\",\"authorize\":\"",
+                       sizeof("\",\"authorize\":\"") - 1);
+        p = (u_char *) ngx_escape_json(p, authorize->data, authorize->len);
+    }
+
+    b->last = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
+
+    return b;
 }
 
 

@@ -850,3 +850,35 @@ ngx_oc_loopback_url(ngx_str_t *url)
     return ngx_oc_loopback_host(url->data + sizeof("http://") - 1,
                                 url->data + url->len);
 }
+
+
+/* a header for a list of nginx's own: value NULL, the caller sets it */
+
+ngx_table_elt_t *
+ngx_oc_push_header(ngx_list_t *headers, char *key, ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->hash = 1;
+    h->key.len = ngx_strlen(key);
+    h->key.data = (u_char *) key;
+    h->lowcase_key = NULL;
+
+    if (value) {
+        h->value = *value;
+
+    } else {
+        ngx_str_null(&h->value);
+    }
+
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return h;
+}

@@ -32,6 +32,9 @@
 #define NGX_OC_OAUTH_STATES         8
 #define NGX_OC_OAUTH_STATE_LEN      32      /* 128 bits, hex */
 
+/* worker processes of all loaded configurations that one record counts */
+#define NGX_OC_ATTACH_MAX           128
+
 #define NGX_OC_DEFAULT_ZONE         "oc"
 #define NGX_OC_DEFAULT_ZONE_SIZE    (256 * 1024)
 
@@ -153,8 +156,13 @@ typedef struct {
     ngx_atomic_t                generation;
     ngx_uint_t                  state;
 
-    /* worker processes using the record: a removed block's goes with 0 */
-    ngx_uint_t                  attached;
+    /*
+     * worker processes using the record, by pid (0: a free slot), and
+     * how many did not fit: a removed block's record goes when none is
+     * left; the pid of a killed worker is dropped once it is gone
+     */
+    ngx_pid_t                   attached[NGX_OC_ATTACH_MAX];
+    ngx_uint_t                  attached_over;
 
     ngx_pid_t                   lease_pid;
     uint64_t                    lease_until;    /* ms, wall clock */
@@ -303,6 +311,10 @@ typedef struct {
 
 extern ngx_module_t  ngx_oc_module;
 
+
+/* ngx_oc_module.c */
+ngx_table_elt_t *ngx_oc_push_header(ngx_list_t *headers, char *key,
+    ngx_str_t *value);
 
 /* ngx_oc_handler.c */
 ngx_int_t ngx_oc_add_variables(ngx_conf_t *cf);

@@ -28,6 +28,8 @@ typedef struct {
 static ngx_int_t ngx_oc_oauth_start_handler(ngx_http_request_t *r);
 static void ngx_oc_oauth_url_done(ngx_oc_http_t *h);
 static ngx_int_t ngx_oc_oauth_callback_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_oc_oauth_code(ngx_pool_t *pool, ngx_str_t *arg,
+    ngx_str_t *code);
 static void ngx_oc_oauth_retry_handler(ngx_event_t *ev);
 static void ngx_oc_oauth_cleanup(void *data);
 static ngx_int_t ngx_oc_oauth_exchange(ngx_http_request_t *r,
@@ -43,6 +45,7 @@ static ngx_str_t  ngx_oc_oauth_key = ngx_string("oauth.api.key");
 static ngx_str_t  ngx_oc_oauth_secret = ngx_string("oauth.api.secret");
 static ngx_str_t  ngx_oc_oauth_callback_url =
     ngx_string("oauth.callback.url");
+static ngx_str_t  ngx_oc_oauth_no_store = ngx_string("no-store");
 
 static ngx_str_t  ngx_oc_oauth_no_url =
     ngx_string("Open Connectors did not give a consent URL; "
@@ -195,18 +198,11 @@ ngx_oc_oauth_url_done(ngx_oc_http_t *h)
         goto failed;
     }
 
-    location = ngx_list_push(&r->headers_out.headers);
+    location = ngx_oc_push_header(&r->headers_out.headers, "Location", &url);
     if (location == NULL) {
         rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
         goto done;
     }
-
-    location->hash = 1;
-    ngx_str_set(&location->key, "Location");
-    location->value = url;
-#if (nginx_version >= 1023000)
-    location->next = NULL;
-#endif
 
     r->headers_out.location = location;
 
@@ -232,7 +228,6 @@ done:
 static ngx_int_t
 ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
 {
-    u_char              *dst, *src;
     ngx_int_t            rc;
     ngx_str_t            state, code, error, text;
     ngx_oc_instance_t   *oi;
@@ -293,25 +288,13 @@ ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    dst = ngx_pnalloc(r->pool, code.len);
-    if (dst == NULL) {
+    rc = ngx_oc_oauth_code(r->pool, &code, &ctx->code);
+
+    if (rc == NGX_ERROR) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->code.data = dst;
-    src = code.data;
-    ngx_unescape_uri(&dst, &src, code.len, NGX_UNESCAPE_URI);
-    ctx->code.len = dst - ctx->code.data;
-
-    /* "%" or "%00": nothing Open Connectors could exchange */
-
-    for (src = ctx->code.data; src < dst; src++) {
-        if (*src < 0x20 || *src == 0x7f) {
-            break;
-        }
-    }
-
-    if (ctx->code.len == 0 || src < dst) {
+    if (rc == NGX_DECLINED) {
         ngx_str_set(&text, "The provider sent no usable authorization "
                     "code.");
         return ngx_oc_oauth_page(r, NGX_HTTP_BAD_REQUEST,
@@ -344,6 +327,35 @@ ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
     r->main->count++;
 
     return NGX_DONE;
+}
+
+
+/* the code argument, unescaped; NGX_DECLINED: nothing to exchange */
+
+static ngx_int_t
+ngx_oc_oauth_code(ngx_pool_t *pool, ngx_str_t *arg, ngx_str_t *code)
+{
+    u_char  *dst, *src;
+
+    dst = ngx_pnalloc(pool, arg->len);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    code->data = dst;
+    src = arg->data;
+    ngx_unescape_uri(&dst, &src, arg->len, NGX_UNESCAPE_URI);
+    code->len = dst - code->data;
+
+    /* "%" or "%00": nothing Open Connectors could exchange */
+
+    for (src = code->data; src < dst; src++) {
+        if (*src < 0x20 || *src == 0x7f) {
+            return NGX_DECLINED;
+        }
+    }
+
+    return code->len ? NGX_OK : NGX_DECLINED;
 }
 
 
@@ -498,17 +510,11 @@ ngx_oc_oauth_page(ngx_http_request_t *r, ngx_uint_t status, char *title,
     b->last_buf = 1;
     b->last_in_chain = 1;
 
-    h = ngx_list_push(&r->headers_out.headers);
+    h = ngx_oc_push_header(&r->headers_out.headers, "Cache-Control",
+                           &ngx_oc_oauth_no_store);
     if (h == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = b->last - b->pos;

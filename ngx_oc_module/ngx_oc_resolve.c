@@ -231,9 +231,11 @@ ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 
     rec = oi->rec;
 
-    /* the lease holder alone writes the record: no lock to read it */
-
-    /* a known instance whose token or state is in doubt: ask for it */
+    /*
+     * a known instance whose token or state is in doubt: ask for it; no
+     * lock: only the lease holder writes token, id and ident, and state
+     * and check moving on a 401 or 403 elsewhere only change the call
+     */
 
     if (code == NULL && !connect
         && (rec->state == NGX_OC_STALE || rec->state == NGX_OC_DISABLED

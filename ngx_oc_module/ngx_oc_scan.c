@@ -39,6 +39,8 @@ static ngx_int_t ngx_oc_scan_members(ngx_oc_resolver_t *res);
 static ngx_array_t *ngx_oc_scan_match(void *data, ngx_str_t *element,
     ngx_str_t *name);
 static void ngx_oc_scan_end(ngx_oc_resolver_t *res);
+static void ngx_oc_scan_close(ngx_oc_resolver_t *res, ngx_queue_t *followers);
+static ngx_oc_resolver_t *ngx_oc_scan_follower(ngx_queue_t *followers);
 static ngx_int_t ngx_oc_list_page(ngx_oc_resolver_t *res, ngx_str_t *tag,
     ngx_str_t *page, ngx_oc_step_pt step);
 static ngx_uint_t ngx_oc_same(ngx_str_t *a, ngx_str_t *b);
@@ -481,7 +483,7 @@ static void
 ngx_oc_scan_end(ngx_oc_resolver_t *res)
 {
     ngx_uint_t              i, n;
-    ngx_queue_t             followers, *q;
+    ngx_queue_t             followers;
     ngx_oc_resolver_t      *f;
     ngx_oc_scan_member_t   *m;
     ngx_oc_api_instance_t  *oci, *copy;
@@ -526,24 +528,9 @@ ngx_oc_scan_end(ngx_oc_resolver_t *res)
         }
     }
 
-    ngx_queue_remove(&res->scan_link);
-    res->scan = NGX_OC_SCAN_NONE;
-    res->members = NULL;
+    ngx_oc_scan_close(res, &followers);
 
-    ngx_queue_init(&followers);
-
-    if (!ngx_queue_empty(&res->followers)) {
-        ngx_queue_add(&followers, &res->followers);
-        ngx_queue_init(&res->followers);
-    }
-
-    while (!ngx_queue_empty(&followers)) {
-        q = ngx_queue_head(&followers);
-        ngx_queue_remove(q);
-
-        f = ngx_queue_data(q, ngx_oc_resolver_t, scan_link);
-        f->scan = NGX_OC_SCAN_NONE;
-        f->leader = NULL;
+    while ((f = ngx_oc_scan_follower(&followers)) != NULL) {
         f->scanned = 1;
 
         ngx_oc_lookup_done(f);
@@ -561,37 +548,63 @@ void
 ngx_oc_scan_fail(ngx_oc_resolver_t *res, ngx_oc_answer_e answer,
     ngx_str_t *error)
 {
-    ngx_queue_t         followers, *q;
+    ngx_queue_t         followers;
     ngx_oc_resolver_t  *f;
 
     if (res->scan != NGX_OC_SCAN_LEADER) {
         return;
     }
 
-    ngx_queue_remove(&res->scan_link);
-    res->scan = NGX_OC_SCAN_NONE;
-    res->members = NULL;
+    ngx_oc_scan_close(res, &followers);
 
-    ngx_queue_init(&followers);
-
-    if (!ngx_queue_empty(&res->followers)) {
-        ngx_queue_add(&followers, &res->followers);
-        ngx_queue_init(&res->followers);
-    }
-
-    while (!ngx_queue_empty(&followers)) {
-        q = ngx_queue_head(&followers);
-        ngx_queue_remove(q);
-
-        f = ngx_queue_data(q, ngx_oc_resolver_t, scan_link);
-        f->scan = NGX_OC_SCAN_NONE;
-        f->leader = NULL;
+    while ((f = ngx_oc_scan_follower(&followers)) != NULL) {
         f->kind = res->kind;
         f->delay = res->delay;
 
         ngx_oc_failed(f, answer, NULL, "%V (in the scan of \"%V\")", error,
                       &res->oi->block);
     }
+}
+
+
+/* the leader leaves the scan list; its followers move to "followers" */
+
+static void
+ngx_oc_scan_close(ngx_oc_resolver_t *res, ngx_queue_t *followers)
+{
+    ngx_queue_remove(&res->scan_link);
+    res->scan = NGX_OC_SCAN_NONE;
+    res->members = NULL;
+
+    ngx_queue_init(followers);
+
+    if (!ngx_queue_empty(&res->followers)) {
+        ngx_queue_add(followers, &res->followers);
+        ngx_queue_init(&res->followers);
+    }
+}
+
+
+/* the next follower of a closed scan, out of it; NULL: none left */
+
+static ngx_oc_resolver_t *
+ngx_oc_scan_follower(ngx_queue_t *followers)
+{
+    ngx_queue_t        *q;
+    ngx_oc_resolver_t  *f;
+
+    if (ngx_queue_empty(followers)) {
+        return NULL;
+    }
+
+    q = ngx_queue_head(followers);
+    ngx_queue_remove(q);
+
+    f = ngx_queue_data(q, ngx_oc_resolver_t, scan_link);
+    f->scan = NGX_OC_SCAN_NONE;
+    f->leader = NULL;
+
+    return f;
 }
 
 

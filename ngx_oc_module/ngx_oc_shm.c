@@ -63,6 +63,11 @@ static ngx_oc_shrec_t *ngx_oc_shm_record(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi);
 static void ngx_oc_shm_reclaim(ngx_shm_zone_t *shm_zone,
     ngx_oc_main_conf_t *omcf);
+static ngx_uint_t ngx_oc_shm_attached_pids(ngx_oc_main_conf_t *omcf,
+    ngx_pid_t *pids);
+static ngx_uint_t ngx_oc_shm_gone(ngx_pid_t *pids, ngx_uint_t n);
+static ngx_uint_t ngx_oc_shm_detach_gone(ngx_oc_shrec_t *rec,
+    ngx_pid_t *gone, ngx_uint_t n);
 static void ngx_oc_shm_ident(ngx_oc_instance_t *oi);
 static ngx_uint_t ngx_oc_shm_due(ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec,
     uint64_t now);
@@ -274,16 +279,27 @@ done:
  * On a reload: the records of blocks that the new configuration no longer
  * has are freed once no worker process uses them (old workers still
  * serving keep theirs); those still used are named, since they take room
- * that the new records may need.
+ * that the new records may need.  A worker killed or crashed never says
+ * it stopped: the pids of workers that are gone are dropped first.
  */
 
 static void
 ngx_oc_shm_reclaim(ngx_shm_zone_t *shm_zone, ngx_oc_main_conf_t *omcf)
 {
-    ngx_uint_t           i, found;
+    ngx_uint_t           i, n, found, users;
+    ngx_pid_t            gone[NGX_OC_ATTACH_MAX];
     ngx_queue_t         *q, *next;
     ngx_oc_shrec_t      *rec;
     ngx_oc_instance_t  **oip;
+
+    /*
+     * kill(2) stays out of the lock: copy the pids under it, check them
+     * without it, then drop those gone under it again; only this process
+     * (the master) starts workers, so none of them can attach meanwhile
+     */
+
+    n = ngx_oc_shm_attached_pids(omcf, gone);
+    n = ngx_oc_shm_gone(gone, n);
 
     oip = omcf->instances.elts;
 
@@ -295,6 +311,8 @@ ngx_oc_shm_reclaim(ngx_shm_zone_t *shm_zone, ngx_oc_main_conf_t *omcf)
     {
         next = ngx_queue_next(q);
         rec = ngx_queue_data(q, ngx_oc_shrec_t, queue);
+
+        users = ngx_oc_shm_detach_gone(rec, gone, n);
 
         found = 0;
 
@@ -313,13 +331,13 @@ ngx_oc_shm_reclaim(ngx_shm_zone_t *shm_zone, ngx_oc_main_conf_t *omcf)
             continue;
         }
 
-        if (rec->attached) {
+        if (users) {
             ngx_log_error(NGX_LOG_NOTICE, shm_zone->shm.log, 0,
                           "oc_zone \"%V\": the record of the removed "
                           "oc_instance \"%*s\" stays while %ui old worker "
                           "processes use it",
                           &shm_zone->shm.name, rec->block_len, rec->block,
-                          rec->attached);
+                          users);
             continue;
         }
 
@@ -335,12 +353,112 @@ ngx_oc_shm_reclaim(ngx_shm_zone_t *shm_zone, ngx_oc_main_conf_t *omcf)
 }
 
 
-/* a worker process starts (1) or stops (-1) using its records */
+/*
+ * the distinct pids attached to any record, at most NGX_OC_ATTACH_MAX:
+ * more are checked on a later reload
+ */
+
+static ngx_uint_t
+ngx_oc_shm_attached_pids(ngx_oc_main_conf_t *omcf, ngx_pid_t *pids)
+{
+    ngx_uint_t       i, k, n;
+    ngx_queue_t     *q;
+    ngx_oc_shrec_t  *rec;
+
+    n = 0;
+
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+
+    for (q = ngx_queue_head(&omcf->sh->records);
+         q != ngx_queue_sentinel(&omcf->sh->records) && n < NGX_OC_ATTACH_MAX;
+         q = ngx_queue_next(q))
+    {
+        rec = ngx_queue_data(q, ngx_oc_shrec_t, queue);
+
+        for (i = 0; i < NGX_OC_ATTACH_MAX && n < NGX_OC_ATTACH_MAX; i++) {
+            if (rec->attached[i] == 0) {
+                continue;
+            }
+
+            for (k = 0; k < n; k++) {
+                if (pids[k] == rec->attached[i]) {
+                    break;
+                }
+            }
+
+            if (k == n) {
+                pids[n++] = rec->attached[i];
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+
+    return n;
+}
+
+
+/* keeps the pids of processes that no longer exist, unlocked */
+
+static ngx_uint_t
+ngx_oc_shm_gone(ngx_pid_t *pids, ngx_uint_t n)
+{
+    ngx_uint_t  i, k;
+
+    k = 0;
+
+    for (i = 0; i < n; i++) {
+        if (!ngx_oc_pid_alive(pids[i])) {
+            pids[k++] = pids[i];
+        }
+    }
+
+    return k;
+}
+
+
+/* drops the gone pids from a record, locked; returns its users left */
+
+static ngx_uint_t
+ngx_oc_shm_detach_gone(ngx_oc_shrec_t *rec, ngx_pid_t *gone, ngx_uint_t n)
+{
+    ngx_uint_t  i, k, users;
+
+    users = rec->attached_over;
+
+    for (i = 0; i < NGX_OC_ATTACH_MAX; i++) {
+        if (rec->attached[i] == 0) {
+            continue;
+        }
+
+        for (k = 0; k < n; k++) {
+            if (rec->attached[i] == gone[k]) {
+                rec->attached[i] = 0;
+                break;
+            }
+        }
+
+        if (k == n) {
+            users++;
+        }
+    }
+
+    return users;
+}
+
+
+/*
+ * a worker process starts (1) or stops (-1) using its records; one that
+ * does not fit in a record's table is only counted, and stays counted if
+ * it is killed
+ */
 
 void
 ngx_oc_shm_attach(ngx_oc_main_conf_t *omcf, ngx_int_t n)
 {
-    ngx_uint_t           i;
+    ngx_uint_t           i, k;
+    ngx_pid_t            pid, *slot;
+    ngx_oc_shrec_t      *rec;
     ngx_oc_instance_t  **oip;
 
     oip = omcf->instances.elts;
@@ -348,11 +466,28 @@ ngx_oc_shm_attach(ngx_oc_main_conf_t *omcf, ngx_int_t n)
     ngx_shmtx_lock(&omcf->shpool->mutex);
 
     for (i = 0; i < omcf->instances.nelts; i++) {
-        if (n > 0) {
-            oip[i]->rec->attached++;
+        rec = oip[i]->rec;
+        slot = NULL;
 
-        } else if (oip[i]->rec->attached) {
-            oip[i]->rec->attached--;
+        /* attach: find a free slot; detach: find our own */
+
+        pid = (n > 0) ? 0 : ngx_pid;
+
+        for (k = 0; k < NGX_OC_ATTACH_MAX; k++) {
+            if (rec->attached[k] == pid) {
+                slot = &rec->attached[k];
+                break;
+            }
+        }
+
+        if (slot) {
+            *slot = (n > 0) ? ngx_pid : 0;
+
+        } else if (n > 0) {
+            rec->attached_over++;
+
+        } else if (rec->attached_over) {
+            rec->attached_over--;
         }
     }
 
@@ -469,14 +604,18 @@ ngx_oc_shm_copy(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     {
         /*
          * requests point at the value instead of copying it: a value once
-         * used is never changed or freed, a new token gets a new buffer
-         * (a few bytes per resolution that changed the token).  Neither
-         * alternative pays: a copy per request adds a pool allocation and
-         * a copy to every request (not measured), and freeing a buffer
-         * once no request points to it needs a count per request; a freed
-         * address that a new token reuses would also make an old
-         * request's value look current to the 401 handling, which
-         * compares pointers.
+         * used is never changed or freed, a new token gets a new buffer,
+         * kept until the worker exits (the size of one header per token
+         * change: a few hundred bytes).  A request reads the value long
+         * after the precontent phase chose it (create_request runs once
+         * the body is read, and again for each next upstream), and the
+         * 401 handling compares its address with the current one, so a
+         * freed address that a new token reused would make an old
+         * request's value look current.  Freeing needs a count per
+         * request, dropped in a pool cleanup: one more allocation on a
+         * path that allocates nothing now and is 74 instructions under
+         * its budget of +300 over proxy_pass (docs/performance.md); not
+         * measured yet, so the buffers stay for now (issue 15, item 5).
          */
 
         b = ngx_alloc(sizeof(ngx_oc_header_buf_t) + len, ngx_cycle->log);

@@ -3,7 +3,8 @@
 # Breaks the chaos run (bench/chaos) found, each reproduced in a few
 # seconds: zone records of renamed blocks are reclaimed even after a worker
 # was killed (SEED=9 CHAOS_EVERY=0.5 DURATION=180s: zone pages grew from 4
-# to 6 with the reclaim of issue 11 merged).
+# to 6 with the reclaim of issue 11 merged, while a killed worker stayed
+# counted on its records).
 
 use strict;
 use warnings;
@@ -68,14 +69,8 @@ my $offset = length $t->error_log;
 $t->reload;
 my @kept = substr($t->error_log, $offset)
            =~ /record of the removed oc_instance "([^"]+)" stays/g;
-TODO: {
-    # ngx_oc_shm_attach(-1) runs only in exit_process, which a killed (or
-    # crashed) worker never reaches: its count stays on the records it
-    # used, and ngx_oc_shm_reclaim() keeps them for ever
-    local $TODO = 'a killed worker stays counted on its records (trust)';
-    is("@kept", '', 'no record of a removed block stays once its workers '
-       . 'are gone, killed ones included');
-}
+is("@kept", '', 'no record of a removed block stays once its workers '
+   . 'are gone, killed ones included');
 
 $t->expect_log(qr/exited on signal 9/);
 $t->stop;
