@@ -15,6 +15,7 @@
 
 static ngx_oc_resolver_t *ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi, ngx_str_t *code, ngx_uint_t connect);
+static void ngx_oc_none_found(ngx_oc_resolver_t *res);
 static void ngx_oc_get_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_create_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_look_again(ngx_event_t *ev);
@@ -261,10 +262,7 @@ ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
             goto failed;
         }
 
-        return res;
-    }
-
-    if (ngx_oc_lookup(res, 0) != NGX_OK) {
+    } else if (ngx_oc_lookup(res, 0) != NGX_OK) {
         goto failed;
     }
 
@@ -286,15 +284,85 @@ failed:
 
 /* the lookup is over: the instances that matched are in res->matches */
 
+/* no instance matches: create one, or say why not */
+
+static void
+ngx_oc_none_found(ngx_oc_resolver_t *res)
+{
+    ngx_str_t           path, body;
+    ngx_oc_instance_t  *oi;
+
+    oi = res->oi;
+
+    res->kind = NGX_OC_CALL_VERDICT;
+
+    if (res->created) {
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
+                      "instance %L created but not listed",
+                      res->created);
+        return;
+    }
+
+    if (res->doubt) {
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
+                      "POST /instances got no answer and no instance "
+                      "has appeared since");
+        return;
+    }
+
+    /* oauth2 instances are only created with a person's consent */
+
+    if (oi->auth == NGX_OC_AUTH_OAUTH2 && res->code.len == 0) {
+        ngx_oc_failed(res, NGX_OC_ANSWER_NONE, NULL,
+                      "authorization required");
+        return;
+    }
+
+    /* a tenant without an instance: asked again after the ttl */
+
+    if (oi->family && !res->connect) {
+        res->delay = oi->family->absent_ttl;
+        ngx_oc_failed(res, NGX_OC_ANSWER_NONE, NULL,
+                      "tenant not connected, no instance tagged "
+                      "\"%V\" named \"%V\"",
+                      (ngx_str_t *) oi->tags.elts, &oi->name);
+        return;
+    }
+
+    if (!oi->create && !res->connect) {
+        ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
+                      "no instance named \"%V\" in Open Connectors "
+                      "and \"create\" is off", &oi->name);
+        return;
+    }
+
+    if (ngx_oc_body(res, 1, &body) != NGX_OK) {
+        goto nomem;
+    }
+
+    ngx_str_set(&path, "/instances");
+
+    if (ngx_oc_call(res, NGX_OC_CALL_CREATE, "POST", &path, &body,
+                    ngx_oc_create_done)
+        != NGX_OK)
+    {
+        goto nomem;
+    }
+
+    return;
+
+nomem:
+
+    ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
+}
+
+
 void
 ngx_oc_lookup_done(ngx_oc_resolver_t *res)
 {
-    ngx_str_t               path, body;
     ngx_uint_t              i;
-    ngx_oc_instance_t      *oi;
     ngx_oc_api_instance_t  *oci, *winner;
 
-    oi = res->oi;
     oci = res->matches.elts;
     res->listed = 1;
 
@@ -304,62 +372,7 @@ ngx_oc_lookup_done(ngx_oc_resolver_t *res)
     }
 
     if (res->matches.nelts == 0) {
-
-        res->kind = NGX_OC_CALL_VERDICT;
-
-        if (res->created) {
-            ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
-                          "instance %L created but not listed",
-                          res->created);
-            return;
-        }
-
-        if (res->doubt) {
-            ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
-                          "POST /instances got no answer and no instance "
-                          "has appeared since");
-            return;
-        }
-
-        /* oauth2 instances are only created with a person's consent */
-
-        if (oi->auth == NGX_OC_AUTH_OAUTH2 && res->code.len == 0) {
-            ngx_oc_failed(res, NGX_OC_ANSWER_NONE, NULL,
-                          "authorization required");
-            return;
-        }
-
-        /* a tenant without an instance: asked again after the ttl */
-
-        if (oi->family && !res->connect) {
-            res->delay = oi->family->absent_ttl;
-            ngx_oc_failed(res, NGX_OC_ANSWER_NONE, NULL,
-                          "tenant not connected, no instance tagged "
-                          "\"%V\" named \"%V\"",
-                          (ngx_str_t *) oi->tags.elts, &oi->name);
-            return;
-        }
-
-        if (!oi->create && !res->connect) {
-            ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
-                          "no instance named \"%V\" in Open Connectors "
-                          "and \"create\" is off", &oi->name);
-            return;
-        }
-
-        if (ngx_oc_body(res, 1, &body) != NGX_OK) {
-            goto nomem;
-        }
-
-        ngx_str_set(&path, "/instances");
-
-        if (ngx_oc_call(res, NGX_OC_CALL_CREATE, "POST", &path, &body,
-                        ngx_oc_create_done)
-            != NGX_OK)
-        {
-            goto nomem;
-        }
-
+        ngx_oc_none_found(res);
         return;
     }
 
