@@ -315,6 +315,8 @@ extern ngx_module_t  ngx_oc_module;
 /* ngx_oc_module.c */
 ngx_table_elt_t *ngx_oc_push_header(ngx_list_t *headers, char *key,
     ngx_str_t *value);
+ngx_int_t ngx_oc_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_buf_t *b);
 
 /* ngx_oc_handler.c */
 ngx_int_t ngx_oc_add_variables(ngx_conf_t *cf);

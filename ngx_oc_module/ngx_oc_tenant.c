@@ -568,7 +568,6 @@ ngx_oc_tenant_refuse(ngx_http_request_t *r, ngx_oc_instance_t *oi,
     ngx_int_t     rc;
     ngx_buf_t    *b;
     ngx_str_t     block, error, reason;
-    ngx_chain_t   out;
 
     if (status == NGX_HTTP_BAD_REQUEST) {
         ngx_str_set(&error, "invalid tenant");
@@ -621,27 +620,7 @@ ngx_oc_tenant_refuse(ngx_http_request_t *r, ngx_oc_instance_t *oi,
     }
 
     b->last = ngx_sprintf(p, ",\"reason\":\"%V\"}\n", &reason);
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
-
-    return NGX_DONE;
+    return ngx_oc_send_json(r, status, b);
 }
 
 
