@@ -669,13 +669,14 @@ ngx_oc_tenant_tick(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 void
 ngx_oc_tenant_forget(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
 {
-    ngx_queue_t      *q;
+    ngx_queue_t      *q, *next;
     ngx_oc_tenant_t  *t;
 
     for (q = ngx_queue_head(&oi->family->lru);
          q != ngx_queue_sentinel(&oi->family->lru);
-         q = ngx_queue_next(q))
+         q = next)
     {
+        next = ngx_queue_next(q);
         t = ngx_queue_data(q, ngx_oc_tenant_t, lru);
         ngx_oc_shm_forget(&t->oi);
 
@@ -684,6 +685,13 @@ ngx_oc_tenant_forget(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
             (void) ngx_oc_resolve_abort(&t->oi);
             ngx_oc_shm_release(omcf, &t->oi);
         }
+
+        /* the worker exits: its copy of the tenant goes with it */
+
+        ngx_queue_remove(q);
+        ngx_rbtree_delete(&oi->family->tree, &t->sn.node);
+        oi->family->count--;
+        ngx_destroy_pool(t->pool);
     }
 }
 
