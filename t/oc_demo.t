@@ -24,8 +24,11 @@ use Time::HiRes qw(sleep time);
 my $ROOT = dirname(dirname(abs_path(__FILE__)));
 my $SCRIPT = "$ROOT/scripts/run-demo";
 
-# the nginx of the suite (OC_TEST_NGINX), which the script runs as NGINX_BIN
-my $NGINX = $OCTest::NGINX;
+# the nginx of the suite (OC_TEST_NGINX), which the script runs as NGINX_BIN;
+# not under valgrind (make test-valgrind): the demo's own nginx starts and
+# stops outside the harness, and memcheck's slow exit is not the demo's
+my $NGINX = $OCTest::VALGRIND ? ($ENV{OC_VALGRIND_NGINX} || '/usr/sbin/nginx')
+                              : $OCTest::NGINX;
 plan skip_all => "no nginx at $NGINX" unless -x $NGINX;
 plan skip_all => 'no build/ngx_oc_module.so: run make first'
     unless $OCTest::STATIC || -f "$ROOT/build/ngx_oc_module.so";
