@@ -767,9 +767,7 @@ ngx_oc_connect_error(ngx_http_request_t *r, ngx_uint_t status,
 static void
 ngx_oc_connect_json(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *text)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    ngx_buf_t  *b;
 
     b = ngx_create_temp_buf(r->pool, text->len + 1);
     if (b == NULL) {
@@ -779,25 +777,8 @@ ngx_oc_connect_json(ngx_http_request_t *r, ngx_uint_t status, ngx_str_t *text)
 
     b->last = ngx_cpymem(b->last, text->data, text->len);
     *b->last++ = '\n';
-    b->last_buf = 1;
-    b->last_in_chain = 1;
 
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        ngx_http_finalize_request(r, rc);
-        return;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    ngx_http_finalize_request(r, ngx_http_output_filter(r, &out));
+    (void) ngx_oc_send_json(r, status, b);
 }
 
 
