@@ -15,6 +15,8 @@ static ngx_int_t ngx_oc_api_tag(ngx_pool_t *pool, const char *tag,
     const char *prefix, size_t len, ngx_str_t *value);
 static ngx_int_t ngx_oc_api_string(ngx_pool_t *pool, cJSON *item,
     ngx_str_t *s);
+static ngx_int_t ngx_oc_api_copy(ngx_pool_t *pool, u_char *data,
+    ngx_str_t *out);
 static ngx_uint_t ngx_oc_api_equal(cJSON *item, ngx_str_t *value);
 static ngx_uint_t ngx_oc_api_clean(u_char *p, size_t len);
 static void ngx_oc_api_no_nul(ngx_str_t *body);
@@ -522,54 +524,47 @@ static ngx_int_t
 ngx_oc_api_tag(ngx_pool_t *pool, const char *tag, const char *prefix,
     size_t len, ngx_str_t *value)
 {
-    ngx_str_t  s;
-
     if (ngx_strncmp(tag, prefix, len) != 0) {
         return NGX_DECLINED;
     }
 
-    s.data = (u_char *) tag + len;
-    s.len = ngx_strlen(s.data);
-
-    if (!ngx_oc_api_clean(s.data, s.len)) {
-        return NGX_DECLINED;
-    }
-
-    value->data = ngx_pstrdup(pool, &s);
-    if (value->data == NULL && s.len) {
-        return NGX_ERROR;
-    }
-
-    value->len = s.len;
-
-    return NGX_OK;
+    return ngx_oc_api_copy(pool, (u_char *) tag + len, value);
 }
 
 
 static ngx_int_t
 ngx_oc_api_string(ngx_pool_t *pool, cJSON *item, ngx_str_t *s)
 {
-    ngx_str_t  v;
-
     ngx_str_null(s);
 
     if (!cJSON_IsString(item) || item->valuestring == NULL) {
         return NGX_DECLINED;
     }
 
-    v.data = (u_char *) item->valuestring;
-    v.len = ngx_strlen(v.data);
+    return ngx_oc_api_copy(pool, (u_char *) item->valuestring, s);
+}
+
+
+/* a string of Open Connectors' without control characters, copied */
+
+static ngx_int_t
+ngx_oc_api_copy(ngx_pool_t *pool, u_char *data, ngx_str_t *out)
+{
+    ngx_str_t  v;
+
+    v.data = data;
+    v.len = ngx_strlen(data);
 
     if (!ngx_oc_api_clean(v.data, v.len)) {
         return NGX_DECLINED;
     }
 
-    s->data = ngx_pstrdup(pool, &v);
-    if (s->data == NULL && v.len) {
+    out->data = ngx_pstrdup(pool, &v);
+    if (out->data == NULL && v.len) {
         return NGX_ERROR;
     }
 
-    s->len = v.len;
+    out->len = v.len;
 
     return NGX_OK;
 }
