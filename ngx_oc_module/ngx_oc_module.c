@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_oc_module.h"
+#include "ngx_oc_shm.h"
 #include "ngx_oc_conf.h"
 #include "ngx_oc_events.h"
 #include "ngx_oc_tenant.h"

@@ -5,6 +5,7 @@
 
 
 #include "ngx_oc_module.h"
+#include "ngx_oc_shm.h"
 #include "ngx_oc_api.h"
 #include "ngx_oc_curl.h"
 #include "ngx_oc_resolve.h"

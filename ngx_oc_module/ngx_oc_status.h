@@ -13,6 +13,7 @@
 #include <ngx_http.h>
 
 #include "ngx_oc_module.h"
+#include "ngx_oc_shm.h"
 #include "ngx_oc_curl.h"
 
 

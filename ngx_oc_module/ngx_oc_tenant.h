@@ -9,6 +9,7 @@
 
 
 #include "ngx_oc_module.h"
+#include "ngx_oc_shm.h"
 
 
 #define NGX_OC_TENANT_MAX           128
