@@ -15,14 +15,16 @@ typedef ngx_int_t (*ngx_oc_create_request_pt)(ngx_http_request_t *r);
 /*
  * The module's ctx slot of a request holds an ngx_oc_ctx_t (a request
  * that waited, is replayed, or has a body still to read), or, tagged with
- * the low bit, the data of the worker's Authorization value chosen for it:
- * the hot path allocates nothing.  Those values are never changed and a
- * new token gets a new buffer, so the same pointer means the same value.
+ * the low bit, the id of the worker's Authorization value chosen for it:
+ * the hot path allocates nothing.  A value is never changed and a new
+ * token gets a new value with a new id, so the same id means the same
+ * value; a ctx holds its value, the tagged slot only names it (see
+ * ngx_oc_shm.c).
  */
 
 #define ngx_oc_tagged(p)     ((uintptr_t) (p) & 1)
-#define ngx_oc_tag(p)        ((void *) ((uintptr_t) (p) | 1))
-#define ngx_oc_untag(p)      ((u_char *) ((uintptr_t) (p) & ~(uintptr_t) 1))
+#define ngx_oc_tag(id)       ((void *) (((uintptr_t) (id) << 1) | 1))
+#define ngx_oc_untag(p)      ((uintptr_t) (p) >> 1)
 
 
 typedef struct {
@@ -34,6 +36,8 @@ typedef struct {
 
     /* the value for the upstream request, and the call that makes it */
     ngx_str_t                   sent;
+    uintptr_t                   sent_id;
+    ngx_oc_value_t             *held;       /* sent's, until the request ends */
     ngx_oc_create_request_pt    create_request;
 
     /* a family's location: the request's tenant, held until it ends */
@@ -64,8 +68,10 @@ static ngx_oc_instance_t *ngx_oc_request_instance(ngx_http_request_t *r,
 static ngx_inline ngx_int_t ngx_oc_arm(ngx_http_request_t *r,
     ngx_oc_instance_t *oi);
 static ngx_int_t ngx_oc_content(ngx_http_request_t *r);
-static ngx_int_t ngx_oc_content_later(ngx_http_request_t *r,
-    ngx_str_t *value, ngx_int_t rc) ngx_oc_cold;
+static void ngx_oc_choose(ngx_oc_ctx_t *ctx, ngx_oc_instance_t *oi)
+    ngx_oc_cold;
+static ngx_int_t ngx_oc_content_later(ngx_http_request_t *r, ngx_int_t rc)
+    ngx_oc_cold;
 static ngx_int_t ngx_oc_create_request(ngx_http_request_t *r);
 static ngx_inline ngx_int_t ngx_oc_inject(ngx_http_request_t *r,
     ngx_str_t *value);
@@ -74,7 +80,7 @@ static void ngx_oc_restore_pushed(ngx_http_request_t *r,
     ngx_table_elt_t *pushed) ngx_oc_cold;
 static ngx_inline void ngx_oc_restore_last(ngx_http_request_t *r,
     ngx_table_elt_t *pushed);
-static u_char *ngx_oc_sent(ngx_http_request_t *r);
+static uintptr_t ngx_oc_sent(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_rewrite_handler(ngx_http_request_t *r);
 static ngx_oc_ctx_t *ngx_oc_get_ctx(ngx_http_request_t *r,
     ngx_oc_main_conf_t *omcf) ngx_oc_cold;
@@ -253,17 +259,15 @@ ngx_oc_request_instance(ngx_http_request_t *r, ngx_oc_instance_t *oi)
 static ngx_inline ngx_int_t
 ngx_oc_arm(ngx_http_request_t *r, ngx_oc_instance_t *oi)
 {
-    void          *slot;
-    ngx_oc_ctx_t  *ctx;
+    void  *slot;
 
     slot = ngx_http_get_module_ctx(r, ngx_oc_module);
 
     if (slot != NULL && !ngx_oc_tagged(slot)) {
-        ctx = slot;
-        ctx->sent = oi->header;
+        ngx_oc_choose(slot, oi);
 
     } else {
-        ngx_http_set_ctx(r, ngx_oc_tag(oi->header.data), ngx_oc_module);
+        ngx_http_set_ctx(r, ngx_oc_tag(oi->header_id), ngx_oc_module);
     }
 
     /*
@@ -346,19 +350,38 @@ ngx_oc_content(ngx_http_request_t *r)
     if (r->upstream != NULL && r->upstream != u
         && r->upstream->request_bufs == NULL)
     {
-        return ngx_oc_content_later(r, value, rc);
+        return ngx_oc_content_later(r, rc);
     }
 
     return rc;
 }
 
 
+/* a ctx keeps the value it is given until the request ends */
+
+static void
+ngx_oc_choose(ngx_oc_ctx_t *ctx, ngx_oc_instance_t *oi)
+{
+    ngx_oc_value_t  *held;
+
+    held = ctx->held;
+
+    ctx->held = ngx_oc_shm_hold(oi);
+    ctx->sent = oi->header;
+    ctx->sent_id = oi->header_id;
+
+    ngx_oc_shm_unhold(held);
+}
+
+
 /* a body still to read: the upstream request is made later */
 
 static ngx_int_t
-ngx_oc_content_later(ngx_http_request_t *r, ngx_str_t *value, ngx_int_t rc)
+ngx_oc_content_later(ngx_http_request_t *r, ngx_int_t rc)
 {
+    void                *slot;
     ngx_oc_ctx_t        *ctx;
+    ngx_oc_loc_conf_t   *olcf;
     ngx_oc_main_conf_t  *omcf;
 
     if (r->upstream->create_request == NULL) {
@@ -366,13 +389,20 @@ ngx_oc_content_later(ngx_http_request_t *r, ngx_str_t *value, ngx_int_t rc)
     }
 
     omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+    slot = ngx_http_get_module_ctx(r, ngx_oc_module);
 
     ctx = ngx_oc_get_ctx(r, omcf);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->sent = *value;
+    /* the fast path's value, read in this call: now kept for later */
+
+    if (ngx_oc_tagged(slot)) {
+        olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
+        ngx_oc_choose(ctx, olcf->instance);
+    }
+
     ctx->create_request = r->upstream->create_request;
     r->upstream->create_request = ngx_oc_create_request;
 
@@ -532,9 +562,9 @@ ngx_oc_rewrite_handler(ngx_http_request_t *r)
 }
 
 
-/* the data of the value given to the request, or NULL */
+/* the id of the value given to the request, or 0 */
 
-static u_char *
+static uintptr_t
 ngx_oc_sent(ngx_http_request_t *r)
 {
     void          *slot;
@@ -543,7 +573,7 @@ ngx_oc_sent(ngx_http_request_t *r)
     slot = ngx_http_get_module_ctx(r, ngx_oc_module);
 
     if (slot == NULL) {
-        return NULL;
+        return 0;
     }
 
     if (ngx_oc_tagged(slot)) {
@@ -552,7 +582,7 @@ ngx_oc_sent(ngx_http_request_t *r)
 
     ctx = slot;
 
-    return ctx->sent.data;
+    return ctx->sent_id;
 }
 
 
@@ -580,7 +610,7 @@ ngx_oc_get_ctx(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf)
     ctx->deadline = ngx_current_msec + omcf->wait_timeout;
 
     if (slot != NULL) {
-        ctx->sent.data = ngx_oc_untag(slot);
+        ctx->sent_id = ngx_oc_untag(slot);
     }
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
@@ -722,6 +752,11 @@ ngx_oc_cleanup(void *data)
 
     if (ctx->replay.posted) {
         ngx_delete_posted_event(&ctx->replay);
+    }
+
+    if (ctx->held) {
+        ngx_oc_shm_unhold(ctx->held);
+        ctx->held = NULL;
     }
 
     if (ctx->tenant) {
@@ -940,7 +975,7 @@ ngx_oc_header_filter(ngx_http_request_t *r)
 static ngx_int_t
 ngx_oc_upstream_refused(ngx_http_request_t *r, ngx_uint_t status)
 {
-    u_char              *sent;
+    uintptr_t            sent;
     ngx_uint_t           replay;
     ngx_oc_answer_t      a;
     ngx_oc_instance_t   *oi;
@@ -958,7 +993,7 @@ ngx_oc_upstream_refused(ngx_http_request_t *r, ngx_uint_t status)
 
     sent = ngx_oc_sent(r);
 
-    if (sent == NULL) {
+    if (sent == 0) {
         return ngx_oc_next_header_filter(r);
     }
 
@@ -968,7 +1003,7 @@ ngx_oc_upstream_refused(ngx_http_request_t *r, ngx_uint_t status)
     replay = (status == NGX_HTTP_UNAUTHORIZED && olcf->retry_on_401);
 
     if (ngx_oc_shm_refresh(omcf, oi) != NGX_OC_READY
-        || sent != oi->header.data)
+        || sent != oi->header_id)
     {
         return replay ? ngx_oc_replay(r, omcf, oi)
                       : ngx_oc_next_header_filter(r);
@@ -1028,7 +1063,7 @@ ngx_oc_replay(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
     /* still the current token: sent again, it would meet the same 401 */
 
     if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY
-        && ngx_oc_sent(r) == oi->header.data)
+        && ngx_oc_sent(r) == oi->header_id)
     {
         return ngx_oc_next_header_filter(r);
     }

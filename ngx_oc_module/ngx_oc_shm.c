@@ -8,17 +8,30 @@
 
 
 /*
- * a worker's Authorization value, made when the token changes: it stays
- * until the worker exits, behind any newer one, since requests point at it
+ * A worker's Authorization value: made when the token changes, freed once
+ * nothing uses it.  The instance holds its current value.  A request holds
+ * the value it was given only on the paths that keep it across events (it
+ * waited or is replayed, or its upstream request is made once the body is
+ * read): those have a ctx and its pool cleanup anyway, which lets go of
+ * it (ngx_oc_handler.c).  The fast path holds nothing and allocates
+ * nothing: it reads the current value within one call, and keeps only
+ * the value's id, a number this worker never gives again, to tell later
+ * whether its upstream's 401 answered the current token (a freed value's
+ * address may come back for a new one, an id never does).  So a worker
+ * keeps one value per instance, and one per request still using an older
+ * one, not one per token change until it exits.
  */
 
-typedef struct ngx_oc_header_buf_s  ngx_oc_header_buf_t;
-
-struct ngx_oc_header_buf_s {
-    ngx_oc_header_buf_t        *prev;
+struct ngx_oc_value_s {
+    ngx_queue_t                 queue;      /* in ngx_oc_values */
+    ngx_oc_instance_t          *oi;
+    ngx_uint_t                  refs;       /* the instance, requests */
     size_t                      len;
     /* the value follows */
 };
+
+
+#define ngx_oc_value(data)  ((ngx_oc_value_t *) (data) - 1)
 
 
 /* the slow path stays out of the function every request calls */
@@ -48,6 +61,15 @@ static ngx_uint_t ngx_oc_shm_moved(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi) ngx_oc_shm_cold;
 static ngx_int_t ngx_oc_shm_copy(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi, ngx_oc_shm_snap_t *snap);
+static ngx_int_t ngx_oc_shm_value(ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *oi, ngx_oc_shm_snap_t *snap, size_t len);
+
+
+/* this worker's values, how many, and the last id given */
+
+static ngx_queue_t  ngx_oc_values;
+static ngx_uint_t   ngx_oc_values_n;
+static uintptr_t    ngx_oc_value_id;
 
 
 uint64_t
@@ -125,9 +147,7 @@ static ngx_int_t
 ngx_oc_shm_copy(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     ngx_oc_shm_snap_t *snap)
 {
-    u_char               *p;
-    size_t                len;
-    ngx_oc_header_buf_t  *b;
+    size_t  len;
 
     oi->gen = snap->gen;
     oi->state = snap->state;
@@ -152,39 +172,9 @@ ngx_oc_shm_copy(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
                       snap->token_len)
            != 0)
     {
-        /*
-         * requests point at the value instead of copying it: a value once
-         * used is never changed or freed, a new token gets a new buffer,
-         * kept until the worker exits (the size of one header per token
-         * change: a few hundred bytes).  A request reads the value long
-         * after the precontent phase chose it (create_request runs once
-         * the body is read, and again for each next upstream), and the
-         * 401 handling compares its address with the current one, so a
-         * freed address that a new token reused would make an old
-         * request's value look current.  Freeing needs a count per
-         * request, dropped in a pool cleanup: one more allocation on a
-         * path that allocates nothing now and is 74 instructions under
-         * its budget of +300 over proxy_pass (docs/performance.md); not
-         * measured yet, so the buffers stay for now (issue 15, item 5).
-         */
-
-        b = ngx_alloc(sizeof(ngx_oc_header_buf_t) + len, ngx_cycle->log);
-        if (b == NULL) {
+        if (ngx_oc_shm_value(omcf, oi, snap, len) != NGX_OK) {
             return NGX_ERROR;
         }
-
-        b->prev = oi->header.data ? (ngx_oc_header_buf_t *) oi->header.data - 1
-                                  : NULL;
-        b->len = len;
-
-        p = (u_char *) (b + 1);
-        oi->header.data = p;
-
-        p = ngx_cpymem(p, omcf->platform_auth.data, omcf->platform_auth.len);
-        p = ngx_cpymem(p, ", Element ", sizeof(", Element ") - 1);
-        p = ngx_cpymem(p, snap->token, snap->token_len);
-
-        oi->header.len = p - oi->header.data;
     }
 
     if (oi->id_text.data == NULL) {
@@ -198,6 +188,91 @@ ngx_oc_shm_copy(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
                       - oi->id_text.data;
 
     return NGX_OK;
+}
+
+
+/* a new token's value replaces the instance's; the old one goes once unused */
+
+static ngx_int_t
+ngx_oc_shm_value(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
+    ngx_oc_shm_snap_t *snap, size_t len)
+{
+    u_char          *p;
+    ngx_oc_value_t  *v, *old;
+
+    v = ngx_alloc(sizeof(ngx_oc_value_t) + len, ngx_cycle->log);
+    if (v == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_oc_values.next == NULL) {
+        ngx_queue_init(&ngx_oc_values);
+    }
+
+    ngx_queue_insert_tail(&ngx_oc_values, &v->queue);
+    ngx_oc_values_n++;
+
+    v->oi = oi;
+    v->refs = 1;
+    v->len = len;
+
+    p = (u_char *) (v + 1);
+    p = ngx_cpymem(p, omcf->platform_auth.data, omcf->platform_auth.len);
+    p = ngx_cpymem(p, ", Element ", sizeof(", Element ") - 1);
+    (void) ngx_cpymem(p, snap->token, snap->token_len);
+
+    old = oi->header.data ? ngx_oc_value(oi->header.data) : NULL;
+
+    oi->header.data = (u_char *) (v + 1);
+    oi->header.len = len;
+    oi->header_id = ++ngx_oc_value_id;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "oc value \"%V\": new, %ui live in this worker",
+                   &oi->block, ngx_oc_values_n);
+
+    ngx_oc_shm_unhold(old);
+
+    return NGX_OK;
+}
+
+
+/* a request keeps the instance's current value across events */
+
+ngx_oc_value_t *
+ngx_oc_shm_hold(ngx_oc_instance_t *oi)
+{
+    ngx_oc_value_t  *v;
+
+    if (oi->header.data == NULL) {
+        return NULL;
+    }
+
+    v = ngx_oc_value(oi->header.data);
+    v->refs++;
+
+    return v;
+}
+
+
+void
+ngx_oc_shm_unhold(ngx_oc_value_t *v)
+{
+    if (v == NULL || --v->refs) {
+        return;
+    }
+
+    ngx_queue_remove(&v->queue);
+    ngx_oc_values_n--;
+
+    /* it held the secrets */
+
+    ngx_explicit_memzero(v + 1, v->len);
+    ngx_free(v);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "oc value: freed, %ui live in this worker",
+                   ngx_oc_values_n);
 }
 
 
@@ -380,23 +455,36 @@ ngx_oc_shm_release(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
 }
 
 
-/* at worker exit: every Authorization value made holds the secrets */
+/*
+ * the instance's values go: at worker exit, when requests that still hold
+ * one never end, or for a tenant's copy that no request uses
+ */
 
 void
 ngx_oc_shm_forget(ngx_oc_instance_t *oi)
 {
-    ngx_oc_header_buf_t  *b, *prev;
+    ngx_queue_t     *q, *next;
+    ngx_oc_value_t  *v;
 
-    b = oi->header.data ? (ngx_oc_header_buf_t *) oi->header.data - 1 : NULL;
+    if (ngx_oc_values.next == NULL) {
+        ngx_queue_init(&ngx_oc_values);
+    }
 
-    while (b) {
-        prev = b->prev;
-        ngx_explicit_memzero(b + 1, b->len);
-        ngx_free(b);
-        b = prev;
+    for (q = ngx_queue_head(&ngx_oc_values);
+         q != ngx_queue_sentinel(&ngx_oc_values);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        v = ngx_queue_data(q, ngx_oc_value_t, queue);
+
+        if (v->oi == oi) {
+            v->refs = 1;
+            ngx_oc_shm_unhold(v);
+        }
     }
 
     ngx_str_null(&oi->header);
+    oi->header_id = 0;
 
     if (oi->id_text.data) {
         ngx_free(oi->id_text.data);
