@@ -279,7 +279,7 @@ test-valgrind: | deps-check deb-deps-check
 	rm -rf $(VALGRIND_LOGS) && mkdir -p $(VALGRIND_LOGS)
 	OC_TEST_NGINX=$(CURDIR)/valgrind/nginx OC_TEST_VALGRIND=1 \
 	OC_TEST_SLOW=$(VALGRIND_SLOW) OC_VALGRIND_LOGS=$(CURDIR)/$(VALGRIND_LOGS) \
-	    prove -I t/lib $(PROVE_FLAGS) -r t/; rc=$$?; \
+	    prove -I t/lib $(PROVE_FLAGS) -r $(TESTS); rc=$$?; \
 	valgrind/check-logs $(VALGRIND_LOGS) && exit $$rc
 
 test-asan: | deps-check deb-deps-check
@@ -289,7 +289,7 @@ test-asan: | deps-check deb-deps-check
 	OC_TEST_NGINX=$(CURDIR)/asan/nginx \
 	OC_TEST_MODULE=$(CURDIR)/$(ASAN_BUILD)/ngx_oc_module.so \
 	OC_ASAN_LIB=$$($(CC) -print-file-name=libasan.so) \
-	    prove -I t/lib $(PROVE_FLAGS) -r t/
+	    prove -I t/lib $(PROVE_FLAGS) -r $(TESTS)
 
 chaos: $(MODULE)
 	bench/chaos

@@ -77,15 +77,22 @@ struct ngx_oc_resolver_s {
 ngx_int_t ngx_oc_call(ngx_oc_resolver_t *res, ngx_oc_call_e kind,
     const char *method, ngx_str_t *path, ngx_str_t *body,
     ngx_oc_step_pt step);
-void ngx_oc_failed(ngx_oc_resolver_t *res, ngx_oc_answer_e answer,
-    ngx_oc_http_t *h, const char *fmt, ...);
 void ngx_oc_create_lost(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 ngx_http_request_t *ngx_oc_resolve_abort(ngx_oc_instance_t *oi);
 void ngx_oc_lookup_done(ngx_oc_resolver_t *res);
-void ngx_oc_retag_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
-void ngx_oc_finish(ngx_oc_resolver_t *res);
 ngx_oc_resolver_t *ngx_oc_resolve_connect(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi, ngx_uint_t connect, ngx_http_request_t *r);
+ngx_int_t ngx_oc_instance_path(ngx_oc_resolver_t *res, int64_t id,
+    ngx_str_t *path);
+
+/* ngx_oc_settle.c */
+void ngx_oc_settle(ngx_oc_resolver_t *res, ngx_oc_api_instance_t *oci);
+void ngx_oc_retag_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
+void ngx_oc_finish(ngx_oc_resolver_t *res);
+void ngx_oc_failed(ngx_oc_resolver_t *res, ngx_oc_answer_e answer,
+    ngx_oc_http_t *h, const char *fmt, ...);
+ngx_int_t ngx_oc_body(ngx_oc_resolver_t *res, ngx_uint_t create,
+    ngx_str_t *body);
 
 /* ngx_oc_scan.c */
 ngx_int_t ngx_oc_lookup(ngx_oc_resolver_t *res, ngx_uint_t no_scan);
