@@ -14,6 +14,7 @@
 
 static ngx_oc_resolver_t *ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi, ngx_str_t *code, ngx_uint_t connect);
+static ngx_int_t ngx_oc_resolve_first(ngx_oc_resolver_t *res);
 static void ngx_oc_none_found(ngx_oc_resolver_t *res);
 static void ngx_oc_get_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 static void ngx_oc_create_done(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
@@ -169,9 +170,7 @@ static ngx_oc_resolver_t *
 ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     ngx_str_t *code, ngx_uint_t connect)
 {
-    ngx_str_t           path;
     ngx_pool_t         *pool;
-    ngx_oc_shrec_t     *rec;
     ngx_oc_resolver_t  *res;
 
     res = NULL;
@@ -217,41 +216,7 @@ ngx_oc_resolve_start(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                   "oc_instance \"%V\": resolving", &oi->block);
 
-    rec = oi->rec;
-
-    /*
-     * a known instance whose token or state is in doubt: ask for it.  Read
-     * without the lock: token, id and ident change only under the lease,
-     * which this worker holds; others write the record too (a header
-     * filter's 401 or 403 moves state and check, the master's reload the
-     * newest declaration and the back-off), which only changes the call
-     */
-
-    if (code == NULL && !connect
-        && (rec->state == NGX_OC_STALE || rec->state == NGX_OC_DISABLED
-            || rec->check)
-        && rec->id > 0
-        && ngx_memcmp(rec->ident, oi->ident, NGX_OC_DIGEST_LEN) == 0)
-    {
-        if (rec->state == NGX_OC_STALE) {
-            res->stale.len = rec->token_len;
-            res->stale.data = ngx_pnalloc(pool, rec->token_len);
-            if (res->stale.data == NULL) {
-                goto failed;
-            }
-
-            ngx_memcpy(res->stale.data, rec->token, rec->token_len);
-        }
-
-        if (ngx_oc_instance_path(res, rec->id, &path) != NGX_OK
-            || ngx_oc_call(res, NGX_OC_CALL_GET, "GET", &path, NULL,
-                          ngx_oc_get_done)
-               != NGX_OK)
-        {
-            goto failed;
-        }
-
-    } else if (ngx_oc_lookup(res, 0) != NGX_OK) {
+    if (ngx_oc_resolve_first(res) != NGX_OK) {
         goto failed;
     }
 
@@ -268,6 +233,57 @@ failed:
     ngx_oc_shm_release(omcf, oi);
 
     return NULL;
+}
+
+
+/*
+ * the first call: a known instance whose token or state is in doubt is
+ * asked for, by id; otherwise a lookup
+ */
+
+static ngx_int_t
+ngx_oc_resolve_first(ngx_oc_resolver_t *res)
+{
+    ngx_str_t           path;
+    ngx_oc_shrec_t     *rec;
+    ngx_oc_instance_t  *oi;
+
+    oi = res->oi;
+    rec = oi->rec;
+
+    /*
+     * read without the lock: token, id and ident change only under the
+     * lease, which this worker holds; others write the record too (a
+     * header filter's 401 or 403 moves state and check, the master's
+     * reload the newest declaration and the back-off), which only changes
+     * the call made
+     */
+
+    if (res->code.len || res->connect
+        || !(rec->state == NGX_OC_STALE || rec->state == NGX_OC_DISABLED
+             || rec->check)
+        || rec->id <= 0
+        || ngx_memcmp(rec->ident, oi->ident, NGX_OC_DIGEST_LEN) != 0)
+    {
+        return ngx_oc_lookup(res, 0);
+    }
+
+    if (rec->state == NGX_OC_STALE) {
+        res->stale.len = rec->token_len;
+        res->stale.data = ngx_pnalloc(res->pool, rec->token_len);
+        if (res->stale.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(res->stale.data, rec->token, rec->token_len);
+    }
+
+    if (ngx_oc_instance_path(res, rec->id, &path) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_oc_call(res, NGX_OC_CALL_GET, "GET", &path, NULL,
+                       ngx_oc_get_done);
 }
 
 
