@@ -46,7 +46,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ngx_oc_fuzz_assert(p <= last);
 
-    /* ngx_oc_shm_fail() keeps at most NGX_OC_REQID_MAX bytes of the id */
+    /* ngx_oc_shm_failed() keeps at most NGX_OC_REQID_MAX bytes of the id */
 
     if (request_id.len) {
         ngx_log_error(NGX_LOG_ERR, ngx_oc_fuzz_log, 0,

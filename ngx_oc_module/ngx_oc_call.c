@@ -105,7 +105,7 @@ ngx_oc_call_done(ngx_oc_http_t *h)
         return;
     }
 
-    /* what a failure means for the state, ngx_oc_shm.c's table says */
+    /* what a failure means for the state, ngx_oc_transition.c's table says */
 
     if (h->result != CURLE_OK && res->kind == NGX_OC_CALL_CREATE) {
         ngx_oc_create_lost(res, h);

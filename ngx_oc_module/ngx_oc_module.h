@@ -35,7 +35,7 @@
 #define NGX_OC_DEFAULT_ZONE_SIZE    (256 * 1024)
 
 
-/* record states, see design.md section 4 */
+/* record states, see "Instance states" in docs/directives.md */
 #define NGX_OC_ABSENT               0
 #define NGX_OC_READY                1
 #define NGX_OC_STALE                2
