@@ -19,12 +19,14 @@
  * whether its upstream's 401 answered the current token (a freed value's
  * address may come back for a new one, an id never does).  So a worker
  * keeps one value per instance, and one per request still using an older
- * one, not one per token change until it exits.
+ * one, not one per token change until it exits.  A copy per request
+ * instead would put a pool allocation and a copy of the value on the fast
+ * path, within a few instructions of its budget over proxy_pass; the count
+ * costs the fast path nothing (bench/run, docs/performance.md).
  */
 
 struct ngx_oc_value_s {
     ngx_queue_t                 queue;      /* in ngx_oc_values */
-    ngx_oc_instance_t          *oi;
     ngx_uint_t                  refs;       /* the instance, requests */
     size_t                      len;
     /* the value follows */
@@ -212,7 +214,6 @@ ngx_oc_shm_value(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     ngx_queue_insert_tail(&ngx_oc_values, &v->queue);
     ngx_oc_values_n++;
 
-    v->oi = oi;
     v->refs = 1;
     v->len = len;
 
@@ -456,39 +457,47 @@ ngx_oc_shm_release(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
 
 
 /*
- * the instance's values go: at worker exit, when requests that still hold
- * one never end, or for a tenant's copy that no request uses
+ * the instance lets go of its value: at worker exit, or a tenant's copy
+ * that no request uses; a value that a request still holds goes with it
  */
 
 void
 ngx_oc_shm_forget(ngx_oc_instance_t *oi)
 {
-    ngx_queue_t     *q, *next;
-    ngx_oc_value_t  *v;
-
-    if (ngx_oc_values.next == NULL) {
-        ngx_queue_init(&ngx_oc_values);
+    if (oi->header.data) {
+        ngx_oc_shm_unhold(ngx_oc_value(oi->header.data));
+        ngx_str_null(&oi->header);
+        oi->header_id = 0;
     }
-
-    for (q = ngx_queue_head(&ngx_oc_values);
-         q != ngx_queue_sentinel(&ngx_oc_values);
-         q = next)
-    {
-        next = ngx_queue_next(q);
-        v = ngx_queue_data(q, ngx_oc_value_t, queue);
-
-        if (v->oi == oi) {
-            v->refs = 1;
-            ngx_oc_shm_unhold(v);
-        }
-    }
-
-    ngx_str_null(&oi->header);
-    oi->header_id = 0;
 
     if (oi->id_text.data) {
         ngx_free(oi->id_text.data);
         ngx_str_null(&oi->id_text);
+    }
+}
+
+
+/*
+ * at worker exit, after ngx_oc_shm_forget(): the values of requests that
+ * will not end, since the worker exits before them; each holds the secrets
+ */
+
+void
+ngx_oc_shm_forget_all(void)
+{
+    ngx_queue_t     *q;
+    ngx_oc_value_t  *v;
+
+    if (ngx_oc_values.next == NULL) {
+        return;
+    }
+
+    while (!ngx_queue_empty(&ngx_oc_values)) {
+        q = ngx_queue_head(&ngx_oc_values);
+        v = ngx_queue_data(q, ngx_oc_value_t, queue);
+
+        v->refs = 1;
+        ngx_oc_shm_unhold(v);
     }
 }
 

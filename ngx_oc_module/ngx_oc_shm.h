@@ -157,6 +157,7 @@ ngx_uint_t ngx_oc_shm_lease_held(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi);
 void ngx_oc_shm_release(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
 void ngx_oc_shm_forget(ngx_oc_instance_t *oi);
+void ngx_oc_shm_forget_all(void);
 void ngx_oc_shm_error(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     ngx_pool_t *pool, ngx_str_t *error, ngx_str_t *request_id);
 void ngx_oc_shm_state_add(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,

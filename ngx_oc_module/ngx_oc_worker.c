@@ -99,6 +99,8 @@ ngx_oc_exit_process(ngx_cycle_t *cycle)
         ngx_oc_shm_release(omcf, oip[i]);
     }
 
+    ngx_oc_shm_forget_all();
+
     ngx_oc_curl_done(cycle);
 }
 
