@@ -18,14 +18,6 @@
 #define NGX_OC_NEVER            ((uint64_t) 365 * 86400 * 1000)
 
 
-static void ngx_oc_shm_publish(ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec,
-    ngx_oc_answer_t *a, uint64_t now);
-static void ngx_oc_shm_failed(ngx_oc_shrec_t *rec, ngx_uint_t state,
-    uint64_t delay, ngx_oc_answer_t *a, uint64_t now);
-static ngx_uint_t ngx_oc_shm_upstream(ngx_oc_shrec_t *rec, ngx_uint_t to,
-    ngx_atomic_uint_t gen, uint64_t now);
-
-
 /*
  * The one place where an instance's state changes: what each kind of
  * call may conclude from each kind of answer.  A 401 or 403 means
@@ -82,6 +74,14 @@ static const u_char  ngx_oc_transitions[NGX_OC_CALL_KINDS][NGX_OC_ANSWER_N] = {
 #undef N
 #undef C
 #undef D
+
+
+static void ngx_oc_shm_publish(ngx_oc_instance_t *oi, ngx_oc_shrec_t *rec,
+    ngx_oc_answer_t *a, uint64_t now);
+static void ngx_oc_shm_failed(ngx_oc_shrec_t *rec, ngx_uint_t state,
+    uint64_t delay, ngx_oc_answer_t *a, uint64_t now);
+static ngx_uint_t ngx_oc_shm_upstream(ngx_oc_shrec_t *rec, ngx_uint_t to,
+    ngx_atomic_uint_t gen, uint64_t now);
 
 
 /*

@@ -33,7 +33,6 @@ static ngx_uint_t ngx_oc_shm_detach_gone(ngx_oc_shrec_t *rec,
 static void ngx_oc_shm_ident(ngx_oc_instance_t *oi);
 
 
-
 size_t
 ngx_oc_shm_size_needed(ngx_oc_main_conf_t *omcf)
 {
