@@ -205,7 +205,8 @@ class Sim:
             st.consent_auto = auto
             return json_response({"auto": auto})
         if (method, path) == ("POST", "/_sim/codes"):
-            return json_response({"code": st.new_code()})
+            return json_response({"code": st.new_code(
+                (body or {}).get("account"))})
         m = re.fullmatch(r"/_sim/instances/(\d+)/(rotate|delete|disable|enable)",
                          path)
         if m and method == "POST":

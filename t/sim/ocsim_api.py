@@ -367,7 +367,8 @@ def consent_page(req):
 
 def consent_allow(req):
     redirect_uri, state = consent_params(req)
-    code = req.state.new_code()
+    # the Pipedrive account that logs in at the consent page
+    code = req.state.new_code(first(req.query, "account"))
     return back_to_client(redirect_uri, state, [("code", code)])
 
 
