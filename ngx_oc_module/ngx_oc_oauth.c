@@ -34,7 +34,7 @@ static ngx_int_t ngx_oc_oauth_state(ngx_http_request_t *r,
     ngx_oc_instance_t *oi, ngx_str_t *state);
 static ngx_int_t ngx_oc_oauth_callback_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_oauth_take(ngx_http_request_t *r,
-    ngx_oc_oauth_ctx_t *ctx);
+    ngx_oc_oauth_ctx_t *ctx, ngx_int_t *answer);
 static ngx_int_t ngx_oc_oauth_code(ngx_pool_t *pool, ngx_str_t *arg,
     ngx_str_t *code);
 static void ngx_oc_oauth_retry_handler(ngx_event_t *ev);
@@ -319,8 +319,7 @@ ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
 
     /* no Open Connectors call before the state is known to be ours */
 
-    rc = ngx_oc_oauth_take(r, ctx);
-    if (rc != NGX_OK) {
+    if (ngx_oc_oauth_take(r, ctx, &rc) != NGX_OK) {
         return rc;
     }
 
@@ -380,11 +379,13 @@ ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
 
 /*
  * NGX_OK: the state is one this module issued, unused, and ctx->oi the
- * instance it was issued for: a family's gives its tenant
+ * instance it was issued for: a family's gives its tenant; otherwise
+ * NGX_DECLINED and *answer what the handler returns
  */
 
 static ngx_int_t
-ngx_oc_oauth_take(ngx_http_request_t *r, ngx_oc_oauth_ctx_t *ctx)
+ngx_oc_oauth_take(ngx_http_request_t *r, ngx_oc_oauth_ctx_t *ctx,
+    ngx_int_t *answer)
 {
     ngx_int_t            rc;
     ngx_str_t            state, text;
@@ -416,18 +417,25 @@ ngx_oc_oauth_take(ngx_http_request_t *r, ngx_oc_oauth_ctx_t *ctx)
 
         ngx_str_set(&text, "The authorization link is missing, unknown, "
                     "expired or already used. Start again.");
-        return ngx_oc_oauth_page(r, NGX_HTTP_BAD_REQUEST,
-                                 "Authorization failed", &text);
+        *answer = ngx_oc_oauth_page(r, NGX_HTTP_BAD_REQUEST,
+                                    "Authorization failed", &text);
+        return NGX_DECLINED;
     }
 
     if (rc == NGX_HTTP_FORBIDDEN) {
         ngx_str_set(&text, "This authorization was started for another "
                     "account. Start again from your own account.");
-        return ngx_oc_oauth_page(r, NGX_HTTP_FORBIDDEN,
-                                 "Authorization refused", &text);
+        *answer = ngx_oc_oauth_page(r, NGX_HTTP_FORBIDDEN,
+                                    "Authorization refused", &text);
+        return NGX_DECLINED;
     }
 
-    return rc;
+    if (rc != NGX_OK) {
+        *answer = rc;
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
