@@ -33,8 +33,10 @@ static void ngx_oc_oauth_url_done(ngx_oc_http_t *h);
 static ngx_int_t ngx_oc_oauth_state(ngx_http_request_t *r,
     ngx_oc_instance_t *oi, ngx_str_t *state);
 static ngx_int_t ngx_oc_oauth_callback_handler(ngx_http_request_t *r);
+static void ngx_oc_oauth_args(ngx_http_request_t *r, ngx_str_t *state,
+    ngx_str_t *code, ngx_uint_t *denied);
 static ngx_int_t ngx_oc_oauth_take(ngx_http_request_t *r,
-    ngx_oc_oauth_ctx_t *ctx, ngx_int_t *answer);
+    ngx_oc_oauth_ctx_t *ctx, ngx_str_t *state, ngx_int_t *answer);
 static ngx_int_t ngx_oc_oauth_code(ngx_pool_t *pool, ngx_str_t *arg,
     ngx_str_t *code);
 static void ngx_oc_oauth_retry_handler(ngx_event_t *ev);
@@ -86,11 +88,13 @@ ngx_oc_oauth_start_handler(ngx_http_request_t *r)
 
     /* the state is what ties the callback to this start: unguessable */
 
-    rc = oi->family ? ngx_oc_oauth_tenant_state(r, oi, &state)
-                    : ngx_oc_oauth_state(r, oi, &state);
+    if (oi->family) {
+        if (ngx_oc_oauth_tenant_state(r, oi, &state, &rc) != NGX_OK) {
+            return rc;
+        }
 
-    if (rc != NGX_OK) {
-        return rc;
+    } else if (ngx_oc_oauth_state(r, oi, &state) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     key = ngx_oc_config_value(oi, &ngx_oc_oauth_key);
@@ -281,7 +285,8 @@ static ngx_int_t
 ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
 {
     ngx_int_t            rc;
-    ngx_str_t            code, error, text;
+    ngx_str_t            state, code, text;
+    ngx_uint_t           denied;
     ngx_oc_instance_t   *oi;
     ngx_oc_loc_conf_t   *olcf;
     ngx_oc_main_conf_t  *omcf;
@@ -291,6 +296,8 @@ ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
     }
+
+    ngx_oc_oauth_args(r, &state, &code, &denied);
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -319,13 +326,13 @@ ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
 
     /* no Open Connectors call before the state is known to be ours */
 
-    if (ngx_oc_oauth_take(r, ctx, &rc) != NGX_OK) {
+    if (ngx_oc_oauth_take(r, ctx, &state, &rc) != NGX_OK) {
         return rc;
     }
 
     oi = ctx->oi;
 
-    if (ngx_http_arg(r, (u_char *) "error", 5, &error) == NGX_OK) {
+    if (denied) {
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                       "oc_oauth_callback: consent for oc_instance \"%V\" "
                       "refused by the provider", &oi->block);
@@ -336,9 +343,7 @@ ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
                                  "Authorization denied", &text);
     }
 
-    if (ngx_http_arg(r, (u_char *) "code", 4, &code) != NGX_OK
-        || code.len == 0)
-    {
+    if (code.len == 0) {
         ngx_str_set(&text, "The provider sent no authorization code.");
         return ngx_oc_oauth_page(r, NGX_HTTP_BAD_REQUEST,
                                  "Authorization failed", &text);
@@ -378,6 +383,59 @@ ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
 
 
 /*
+ * The query holds the grant code: it is read here, then the request shows
+ * its path alone to what logs it later, the "request:" of an error log
+ * line, $request in the access log, nginx's own debug traces
+ */
+
+static void
+ngx_oc_oauth_args(ngx_http_request_t *r, ngx_str_t *state, ngx_str_t *code,
+    ngx_uint_t *denied)
+{
+    u_char     *p, *q;
+    ngx_str_t   error;
+
+    if (ngx_http_arg(r, (u_char *) "state", 5, state) != NGX_OK) {
+        ngx_str_null(state);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "code", 4, code) != NGX_OK) {
+        ngx_str_null(code);
+    }
+
+    *denied = (ngx_http_arg(r, (u_char *) "error", 5, &error) == NGX_OK);
+
+    ngx_str_null(&r->args);
+
+    q = ngx_strlchr(r->unparsed_uri.data,
+                    r->unparsed_uri.data + r->unparsed_uri.len, '?');
+    if (q != NULL) {
+        r->unparsed_uri.len = q - r->unparsed_uri.data;
+    }
+
+    p = ngx_pnalloc(r->pool, r->method_name.len + 2 + r->uri.len
+                             + r->http_protocol.len);
+    if (p == NULL) {
+        ngx_str_null(&r->request_line);
+        return;
+    }
+
+    r->request_line.data = p;
+
+    p = ngx_cpymem(p, r->method_name.data, r->method_name.len);
+    *p++ = ' ';
+    p = ngx_cpymem(p, r->uri.data, r->uri.len);
+
+    if (r->http_protocol.len) {
+        *p++ = ' ';
+        p = ngx_cpymem(p, r->http_protocol.data, r->http_protocol.len);
+    }
+
+    r->request_line.len = p - r->request_line.data;
+}
+
+
+/*
  * NGX_OK: the state is one this module issued, unused, and ctx->oi the
  * instance it was issued for: a family's gives its tenant; otherwise
  * NGX_DECLINED and *answer what the handler returns
@@ -385,21 +443,21 @@ ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
 
 static ngx_int_t
 ngx_oc_oauth_take(ngx_http_request_t *r, ngx_oc_oauth_ctx_t *ctx,
-    ngx_int_t *answer)
+    ngx_str_t *state, ngx_int_t *answer)
 {
     ngx_int_t            rc;
-    ngx_str_t            state, text;
+    ngx_str_t            text;
     ngx_oc_instance_t   *oi, *tenant;
     ngx_oc_main_conf_t  *omcf;
 
     omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
     oi = ctx->oi;
 
-    if (ngx_http_arg(r, (u_char *) "state", 5, &state) != NGX_OK) {
+    if (state->data == NULL) {
         rc = NGX_DECLINED;
 
     } else if (oi->family) {
-        rc = ngx_oc_oauth_tenant_take(r, oi, &state, &tenant);
+        rc = ngx_oc_oauth_tenant_take(r, oi, state, &tenant);
 
         if (rc == NGX_OK) {
             ctx->oi = tenant;
@@ -407,7 +465,7 @@ ngx_oc_oauth_take(ngx_http_request_t *r, ngx_oc_oauth_ctx_t *ctx,
         }
 
     } else {
-        rc = ngx_oc_shm_state_take(omcf, oi, &state);
+        rc = ngx_oc_shm_state_take(omcf, oi, state);
     }
 
     if (rc == NGX_DECLINED) {
@@ -486,9 +544,13 @@ ngx_oc_oauth_exchange(ngx_http_request_t *r, ngx_oc_oauth_ctx_t *ctx)
                                  "Authorization failed", &text);
     }
 
-    /* oc_connect's own resolution of the tenant is never taken over */
+    /*
+     * a tenant's resolution in this worker is waited for, never taken
+     * over: another consent's exchange ends with the instance this one
+     * then re-authorizes; oc_connect's, with what it was asked for
+     */
 
-    if (oi->resolver != NULL && oi->resolver->connect) {
+    if (oi->resolver != NULL && (ctx->tenant || oi->resolver->connect)) {
         rc = NGX_BUSY;
 
     } else {

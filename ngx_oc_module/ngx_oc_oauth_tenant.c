@@ -38,12 +38,13 @@ static ngx_int_t ngx_oc_oauth_tenant_session(ngx_http_request_t *r,
 
 /*
  * oc_oauth_start: NGX_OK and the state of the request's tenant; else
- * what the handler answers (400 for an invalid tenant value, no call)
+ * NGX_DECLINED and *answer what the handler returns (400 for an invalid
+ * tenant value, no call)
  */
 
 ngx_int_t
 ngx_oc_oauth_tenant_state(ngx_http_request_t *r, ngx_oc_instance_t *family,
-    ngx_str_t *state)
+    ngx_str_t *state, ngx_int_t *answer)
 {
     u_char              *p;
     ngx_int_t            status;
@@ -57,20 +58,33 @@ ngx_oc_oauth_tenant_state(ngx_http_request_t *r, ngx_oc_instance_t *family,
     t = ngx_oc_tenant_get(r, omcf, family, &status);
 
     if (t == NULL) {
-        return status == NGX_HTTP_BAD_REQUEST
-               ? ngx_oc_tenant_refuse(r, NULL, status) : status;
+        *answer = status;
+
+        if (status == NGX_HTTP_BAD_REQUEST) {
+            /* it finalizes, and so does the content phase after it */
+            r->main->count++;
+            *answer = ngx_oc_tenant_refuse(r, NULL, status);
+
+            if (*answer != NGX_DONE) {
+                r->main->count--;
+            }
+        }
+
+        return NGX_DECLINED;
     }
+
+    *answer = NGX_HTTP_INTERNAL_SERVER_ERROR;
 
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd)) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
                       "getrandom() failed");
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
     }
 
     state->len = NGX_OC_OAUTH_STATE_LEN + 1 + t->oi.tenant.len;
     state->data = ngx_pnalloc(r->pool, state->len);
     if (state->data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
     }
 
     p = ngx_hex_dump(state->data, rnd, sizeof(rnd));
@@ -95,7 +109,8 @@ ngx_oc_oauth_tenant_state(ngx_http_request_t *r, ngx_oc_instance_t *family,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "oc_oauth_start: tenant \"%V\" of \"%V\" left oc_zone",
                       &t->oi.tenant, &family->block);
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+        *answer = NGX_HTTP_SERVICE_UNAVAILABLE;
+        return NGX_DECLINED;
     }
 
     return NGX_OK;

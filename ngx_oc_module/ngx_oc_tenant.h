@@ -113,7 +113,7 @@ void ngx_oc_connect_delete(ngx_oc_resolver_t *res);
 
 /* ngx_oc_oauth_tenant.c */
 ngx_int_t ngx_oc_oauth_tenant_state(ngx_http_request_t *r,
-    ngx_oc_instance_t *family, ngx_str_t *state);
+    ngx_oc_instance_t *family, ngx_str_t *state, ngx_int_t *answer);
 ngx_int_t ngx_oc_oauth_tenant_take(ngx_http_request_t *r,
     ngx_oc_instance_t *family, ngx_str_t *arg, ngx_oc_instance_t **tenant);
 

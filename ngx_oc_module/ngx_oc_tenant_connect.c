@@ -152,8 +152,20 @@ ngx_oc_connect_handler(ngx_http_request_t *r)
     t = ngx_oc_tenant_get(r, omcf, olcf->connect, &status);
 
     if (t == NULL) {
-        return status == NGX_HTTP_BAD_REQUEST
-               ? ngx_oc_tenant_refuse(r, NULL, status) : status;
+        if (status != NGX_HTTP_BAD_REQUEST) {
+            return status;
+        }
+
+        /* it finalizes, and so does the content phase after it */
+
+        r->main->count++;
+        rc = ngx_oc_tenant_refuse(r, NULL, status);
+
+        if (rc != NGX_DONE) {
+            r->main->count--;
+        }
+
+        return rc;
     }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_oc_connect_ctx_t));
@@ -245,6 +257,10 @@ ngx_oc_connect_oauth2(ngx_http_request_t *r, ngx_oc_instance_t *oi)
     }
 
     b->last = ngx_cpymem(p, "}\n", 2);
+
+    /* it finalizes, and so does the content phase after it */
+
+    r->main->count++;
 
     return ngx_oc_send_json(r, NGX_HTTP_BAD_REQUEST, b);
 }
