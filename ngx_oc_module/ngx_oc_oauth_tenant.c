@@ -25,7 +25,8 @@
  */
 
 
-#define NGX_OC_OAUTH_TSTATE_MAX  (NGX_OC_OAUTH_STATE_LEN + 1 + NGX_OC_TENANT_MAX)
+#define NGX_OC_OAUTH_TSTATE_MAX                                               \
+    (NGX_OC_OAUTH_STATE_LEN + 1 + NGX_OC_TENANT_MAX)
 
 
 static void ngx_oc_oauth_tenant_add_locked(ngx_oc_main_conf_t *omcf,
@@ -292,4 +293,55 @@ ngx_oc_oauth_tenant_session(ngx_http_request_t *r, ngx_oc_instance_t *family,
                   tenant, &family->block);
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * oc_connect: POST or PUT to an oauth2 family answers 400 without reading
+ * the body or making a call, and names where the customer's browser goes
+ * to consent
+ */
+
+ngx_int_t
+ngx_oc_oauth_tenant_connect(ngx_http_request_t *r, ngx_oc_instance_t *oi)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_int_t   rc;
+    ngx_buf_t  *b;
+
+    static ngx_str_t  error = ngx_string(
+        "{\"error\":\"an oauth2 tenant connects by its own consent, not with "
+        "keys: send the customer's browser to the oc_oauth_start location\"");
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    len = error.len + sizeof(",\"authorize\":\"\"}\n")
+          + ngx_escape_json(NULL, oi->oauth_start.data, oi->oauth_start.len)
+          + oi->oauth_start.len;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(b->last, error.data, error.len);
+
+    if (oi->oauth_start.len) {
+        p = ngx_cpymem(p, ",\"authorize\":\"", sizeof(",\"authorize\":\"") - 1);
+        p = (u_char *) ngx_escape_json(p, oi->oauth_start.data,
+                                       oi->oauth_start.len);
+        *p++ = '"';
+    }
+
+    b->last = ngx_cpymem(p, "}\n", 2);
+
+    /* it finalizes, and so does the content phase after it */
+
+    r->main->count++;
+
+    return ngx_oc_send_json(r, NGX_HTTP_BAD_REQUEST, b);
 }

@@ -116,6 +116,8 @@ ngx_int_t ngx_oc_oauth_tenant_state(ngx_http_request_t *r,
     ngx_oc_instance_t *family, ngx_str_t *state, ngx_int_t *answer);
 ngx_int_t ngx_oc_oauth_tenant_take(ngx_http_request_t *r,
     ngx_oc_instance_t *family, ngx_str_t *arg, ngx_oc_instance_t **tenant);
+ngx_int_t ngx_oc_oauth_tenant_connect(ngx_http_request_t *r,
+    ngx_oc_instance_t *oi);
 
 
 #endif /* _NGX_OC_TENANT_H_INCLUDED_ */

@@ -40,8 +40,8 @@ typedef struct {
 
 
 static ngx_int_t ngx_oc_connect_handler(ngx_http_request_t *r);
-static ngx_int_t ngx_oc_connect_oauth2(ngx_http_request_t *r,
-    ngx_oc_instance_t *oi);
+static ngx_int_t ngx_oc_connect_refuse(ngx_http_request_t *r,
+    ngx_int_t status);
 static void ngx_oc_connect_body(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_connect_parse(ngx_http_request_t *r,
     ngx_oc_connect_ctx_t *ctx);
@@ -146,26 +146,13 @@ ngx_oc_connect_handler(ngx_http_request_t *r)
     if (mode == NGX_OC_CONNECT_PUT
         && olcf->connect->auth == NGX_OC_AUTH_OAUTH2)
     {
-        return ngx_oc_connect_oauth2(r, olcf->connect);
+        return ngx_oc_oauth_tenant_connect(r, olcf->connect);
     }
 
     t = ngx_oc_tenant_get(r, omcf, olcf->connect, &status);
 
     if (t == NULL) {
-        if (status != NGX_HTTP_BAD_REQUEST) {
-            return status;
-        }
-
-        /* it finalizes, and so does the content phase after it */
-
-        r->main->count++;
-        rc = ngx_oc_tenant_refuse(r, NULL, status);
-
-        if (rc != NGX_DONE) {
-            r->main->count--;
-        }
-
-        return rc;
+        return ngx_oc_connect_refuse(r, status);
     }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_oc_connect_ctx_t));
@@ -214,55 +201,27 @@ ngx_oc_connect_handler(ngx_http_request_t *r)
 }
 
 
-/*
- * POST or PUT to an oauth2 family: 400, no call; the body is never read.
- * The answer names where the customer's browser goes to consent.
- */
+/* an invalid tenant: 400, sent and finalized here */
 
 static ngx_int_t
-ngx_oc_connect_oauth2(ngx_http_request_t *r, ngx_oc_instance_t *oi)
+ngx_oc_connect_refuse(ngx_http_request_t *r, ngx_int_t status)
 {
-    u_char     *p;
-    size_t      len;
-    ngx_int_t   rc;
-    ngx_buf_t  *b;
+    ngx_int_t  rc;
 
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
+    if (status != NGX_HTTP_BAD_REQUEST) {
+        return status;
     }
-
-    len = sizeof("{\"error\":\"an oauth2 tenant connects by its own "
-                 "consent, not with keys: send the customer's browser to "
-                 "the oc_oauth_start location\",\"authorize\":\"\"}\n")
-          + 6 * oi->oauth_start.len;
-
-    b = ngx_create_temp_buf(r->pool, len);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = ngx_cpymem(b->last, "{\"error\":\"an oauth2 tenant connects by its "
-                   "own consent, not with keys: send the customer's browser "
-                   "to the oc_oauth_start location\"",
-                   sizeof("{\"error\":\"an oauth2 tenant connects by its "
-                          "own consent, not with keys: send the customer's "
-                          "browser to the oc_oauth_start location\"") - 1);
-
-    if (oi->oauth_start.len) {
-        p = ngx_cpymem(p, ",\"authorize\":\"", sizeof(",\"authorize\":\"") - 1);
-        p = (u_char *) ngx_escape_json(p, oi->oauth_start.data,
-                                       oi->oauth_start.len);
-        *p++ = '"';
-    }
-
-    b->last = ngx_cpymem(p, "}\n", 2);
 
     /* it finalizes, and so does the content phase after it */
 
     r->main->count++;
+    rc = ngx_oc_tenant_refuse(r, NULL, status);
 
-    return ngx_oc_send_json(r, NGX_HTTP_BAD_REQUEST, b);
+    if (rc != NGX_DONE) {
+        r->main->count--;
+    }
+
+    return rc;
 }
 
 
