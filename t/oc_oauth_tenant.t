@@ -178,6 +178,14 @@ sub parallel {
     like($out, qr/\[emerg\].*\(auth oauth2, tenant\) is missing config oauth/,
          'nginx -t: the app keys needed');
     isnt($rc, 0, 'nginx -t: fails without them');
+
+    $conf = conf();
+    $conf =~ s/auth     oauth2;/auth     accessToken;/;
+    $c->write_conf($conf);
+    ($rc, $out) = $c->test_config;
+    like($out, qr/\[emerg\].*oc_oauth_start and oc_oauth_callback need an /,
+         'nginx -t: oc_oauth_start on an accessToken family');
+    isnt($rc, 0, 'nginx -t: fails for it');
 }
 
 $t->write_conf(conf());
