@@ -9,7 +9,9 @@
 #include "ngx_oc_api.h"
 #include "ngx_oc_conf.h"
 #include "ngx_oc_curl.h"
+#include "ngx_oc_resolve.h"
 #include "ngx_oc_status.h"
+#include "ngx_oc_tenant.h"
 #include <sys/random.h>
 
 
@@ -18,17 +20,24 @@
 
 typedef struct {
     ngx_http_request_t         *request;
-    ngx_oc_instance_t          *oi;
+    ngx_oc_instance_t          *oi;         /* a family's: its tenant's */
     ngx_oc_resolver_t          *res;
     ngx_str_t                   code;
     ngx_event_t                 retry;
     ngx_msec_t                  deadline;
+    unsigned                    tenant:1;   /* oi is held */
 } ngx_oc_oauth_ctx_t;
 
 
 static ngx_int_t ngx_oc_oauth_start_handler(ngx_http_request_t *r);
 static void ngx_oc_oauth_url_done(ngx_oc_http_t *h);
+static ngx_int_t ngx_oc_oauth_state(ngx_http_request_t *r,
+    ngx_oc_instance_t *oi, ngx_str_t *state);
 static ngx_int_t ngx_oc_oauth_callback_handler(ngx_http_request_t *r);
+static void ngx_oc_oauth_args(ngx_http_request_t *r, ngx_str_t *state,
+    ngx_str_t *code, ngx_uint_t *denied);
+static ngx_int_t ngx_oc_oauth_take(ngx_http_request_t *r,
+    ngx_oc_oauth_ctx_t *ctx, ngx_str_t *state, ngx_int_t *answer);
 static ngx_int_t ngx_oc_oauth_code(ngx_pool_t *pool, ngx_str_t *arg,
     ngx_str_t *code);
 static void ngx_oc_oauth_retry_handler(ngx_event_t *ev);
@@ -59,13 +68,11 @@ ngx_oc_oauth_start_handler(ngx_http_request_t *r)
     u_char              *p;
     size_t               len;
     ngx_int_t            rc;
-    ngx_str_t           *key, *secret, *callback;
+    ngx_str_t           *key, *secret, *callback, state;
     ngx_oc_http_t       *h;
     ngx_oc_instance_t   *oi;
     ngx_oc_loc_conf_t   *olcf;
     ngx_oc_main_conf_t  *omcf;
-    u_char               rnd[NGX_OC_OAUTH_STATE_LEN / 2];
-    u_char               state[NGX_OC_OAUTH_STATE_LEN];
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
@@ -82,14 +89,14 @@ ngx_oc_oauth_start_handler(ngx_http_request_t *r)
 
     /* the state is what ties the callback to this start: unguessable */
 
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd)) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
-                      "getrandom() failed");
+    if (oi->family) {
+        if (ngx_oc_oauth_tenant_state(r, oi, &state, &rc) != NGX_OK) {
+            return rc;
+        }
+
+    } else if (ngx_oc_oauth_state(r, oi, &state) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_hex_dump(state, rnd, sizeof(rnd));
-    ngx_oc_shm_state_add(omcf, oi, state);
 
     key = ngx_oc_config_value(oi, &ngx_oc_oauth_key);
     secret = ngx_oc_config_value(oi, &ngx_oc_oauth_secret);
@@ -106,8 +113,8 @@ ngx_oc_oauth_start_handler(ngx_http_request_t *r)
 
     len = omcf->api_url.len + sizeof("/elements//oauth/url?apiKey=&apiSecret="
                                      "&callbackUrl=&state=")
-          + 3 * (oi->element.len + key->len + secret->len + callback->len)
-          + NGX_OC_OAUTH_STATE_LEN;
+          + 3 * (oi->element.len + key->len + secret->len + callback->len
+                 + state.len);
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
@@ -124,8 +131,7 @@ ngx_oc_oauth_start_handler(ngx_http_request_t *r)
     p = ngx_oc_oauth_arg(p, "?apiKey=", key);
     p = ngx_oc_oauth_arg(p, "&apiSecret=", secret);
     p = ngx_oc_oauth_arg(p, "&callbackUrl=", callback);
-    p = ngx_cpymem(p, "&state=", sizeof("&state=") - 1);
-    p = ngx_cpymem(p, state, NGX_OC_OAUTH_STATE_LEN);
+    p = ngx_oc_oauth_arg(p, "&state=", &state);
     *p = '\0';
 
     h->url.len = p - h->url.data;
@@ -146,15 +152,51 @@ ngx_oc_oauth_start_handler(ngx_http_request_t *r)
 }
 
 
+/* a declared instance's state: kept in its record */
+
+static ngx_int_t
+ngx_oc_oauth_state(ngx_http_request_t *r, ngx_oc_instance_t *oi,
+    ngx_str_t *state)
+{
+    u_char              *p;
+    ngx_oc_main_conf_t  *omcf;
+    u_char               rnd[NGX_OC_OAUTH_STATE_LEN / 2];
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd)) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, ngx_errno,
+                      "getrandom() failed");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_OC_OAUTH_STATE_LEN);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_hex_dump(p, rnd, sizeof(rnd));
+    ngx_explicit_memzero(rnd, sizeof(rnd));
+
+    state->data = p;
+    state->len = NGX_OC_OAUTH_STATE_LEN;
+
+    ngx_oc_shm_state_add(omcf, oi, p);
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_oc_oauth_url_done(ngx_oc_http_t *h)
 {
-    ngx_int_t            rc;
-    ngx_str_t            url, err, message, request_id;
-    ngx_table_elt_t     *location;
-    ngx_connection_t    *c;
-    ngx_oc_loc_conf_t   *olcf;
-    ngx_http_request_t  *r;
+    ngx_int_t                   rc;
+    ngx_str_t                   url, err, message, request_id;
+    ngx_table_elt_t            *location;
+    ngx_connection_t           *c;
+    ngx_oc_loc_conf_t          *olcf;
+    ngx_http_request_t         *r;
+    ngx_http_variable_value_t  *vv;
 
     r = h->data;
     c = r->connection;
@@ -207,9 +249,23 @@ ngx_oc_oauth_url_done(ngx_oc_http_t *h)
 
     r->headers_out.location = location;
 
-    ngx_log_error(NGX_LOG_NOTICE, c->log, 0,
-                  "oc_oauth_start: consent flow for oc_instance \"%V\" "
-                  "started", &olcf->oauth->block);
+    vv = NULL;
+
+    if (olcf->oauth->family) {
+        /* the value was valid at the start: indexed variables are kept */
+        vv = ngx_http_get_indexed_variable(r, olcf->oauth->family->index);
+    }
+
+    if (vv != NULL && !vv->not_found) {
+        ngx_log_error(NGX_LOG_NOTICE, c->log, 0,
+                      "oc_oauth_start: consent flow for tenant \"%v\" of "
+                      "oc_instance \"%V\" started", vv, &olcf->oauth->block);
+
+    } else {
+        ngx_log_error(NGX_LOG_NOTICE, c->log, 0,
+                      "oc_oauth_start: consent flow for oc_instance \"%V\" "
+                      "started", &olcf->oauth->block);
+    }
 
     rc = NGX_HTTP_MOVED_TEMPORARILY;
     goto done;
@@ -230,7 +286,8 @@ static ngx_int_t
 ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
 {
     ngx_int_t            rc;
-    ngx_str_t            state, code, error, text;
+    ngx_str_t            state, code, text;
+    ngx_uint_t           denied;
     ngx_oc_instance_t   *oi;
     ngx_oc_loc_conf_t   *olcf;
     ngx_oc_main_conf_t  *omcf;
@@ -241,6 +298,8 @@ ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
         return NGX_HTTP_NOT_ALLOWED;
     }
 
+    ngx_oc_oauth_args(r, &state, &code, &denied);
+
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
@@ -248,24 +307,33 @@ ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
     omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
-    oi = olcf->oauth;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_oc_oauth_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* first: a tenant the state gives is held until the request ends */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_oc_oauth_cleanup;
+    cln->data = ctx;
+
+    ctx->oi = olcf->oauth;
 
     /* no Open Connectors call before the state is known to be ours */
 
-    if (ngx_http_arg(r, (u_char *) "state", 5, &state) != NGX_OK
-        || ngx_oc_shm_state_take(omcf, oi, &state) != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "oc_oauth_callback: missing, unknown, expired or "
-                      "reused state for oc_instance \"%V\"", &oi->block);
-
-        ngx_str_set(&text, "The authorization link is missing, unknown, "
-                    "expired or already used. Start again.");
-        return ngx_oc_oauth_page(r, NGX_HTTP_BAD_REQUEST,
-                                 "Authorization failed", &text);
+    if (ngx_oc_oauth_take(r, ctx, &state, &rc) != NGX_OK) {
+        return rc;
     }
 
-    if (ngx_http_arg(r, (u_char *) "error", 5, &error) == NGX_OK) {
+    oi = ctx->oi;
+
+    if (denied) {
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                       "oc_oauth_callback: consent for oc_instance \"%V\" "
                       "refused by the provider", &oi->block);
@@ -276,17 +344,10 @@ ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
                                  "Authorization denied", &text);
     }
 
-    if (ngx_http_arg(r, (u_char *) "code", 4, &code) != NGX_OK
-        || code.len == 0)
-    {
+    if (code.len == 0) {
         ngx_str_set(&text, "The provider sent no authorization code.");
         return ngx_oc_oauth_page(r, NGX_HTTP_BAD_REQUEST,
                                  "Authorization failed", &text);
-    }
-
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_oc_oauth_ctx_t));
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     rc = ngx_oc_oauth_code(r->pool, &code, &ctx->code);
@@ -302,16 +363,7 @@ ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
                                  "Authorization failed", &text);
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    cln->handler = ngx_oc_oauth_cleanup;
-    cln->data = ctx;
-
     ctx->request = r;
-    ctx->oi = oi;
     ctx->deadline = ngx_current_msec + omcf->wait_timeout;
 
     ctx->retry.handler = ngx_oc_oauth_retry_handler;
@@ -328,6 +380,121 @@ ngx_oc_oauth_callback_handler(ngx_http_request_t *r)
     r->main->count++;
 
     return NGX_DONE;
+}
+
+
+/*
+ * The query holds the grant code: it is read here, then the request shows
+ * its path alone to what logs it later, the "request:" of an error log
+ * line, $request in the access log, nginx's own debug traces
+ */
+
+static void
+ngx_oc_oauth_args(ngx_http_request_t *r, ngx_str_t *state, ngx_str_t *code,
+    ngx_uint_t *denied)
+{
+    u_char     *p, *q;
+    ngx_str_t   error;
+
+    if (ngx_http_arg(r, (u_char *) "state", 5, state) != NGX_OK) {
+        ngx_str_null(state);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "code", 4, code) != NGX_OK) {
+        ngx_str_null(code);
+    }
+
+    *denied = (ngx_http_arg(r, (u_char *) "error", 5, &error) == NGX_OK);
+
+    ngx_str_null(&r->args);
+
+    q = ngx_strlchr(r->unparsed_uri.data,
+                    r->unparsed_uri.data + r->unparsed_uri.len, '?');
+    if (q != NULL) {
+        r->unparsed_uri.len = q - r->unparsed_uri.data;
+    }
+
+    p = ngx_pnalloc(r->pool, r->method_name.len + 2 + r->uri.len
+                             + r->http_protocol.len);
+    if (p == NULL) {
+        ngx_str_null(&r->request_line);
+        return;
+    }
+
+    r->request_line.data = p;
+
+    p = ngx_cpymem(p, r->method_name.data, r->method_name.len);
+    *p++ = ' ';
+    p = ngx_cpymem(p, r->uri.data, r->uri.len);
+
+    if (r->http_protocol.len) {
+        *p++ = ' ';
+        p = ngx_cpymem(p, r->http_protocol.data, r->http_protocol.len);
+    }
+
+    r->request_line.len = p - r->request_line.data;
+}
+
+
+/*
+ * NGX_OK: the state is one this module issued, unused, and ctx->oi the
+ * instance it was issued for: a family's gives its tenant; otherwise
+ * NGX_DECLINED and *answer what the handler returns
+ */
+
+static ngx_int_t
+ngx_oc_oauth_take(ngx_http_request_t *r, ngx_oc_oauth_ctx_t *ctx,
+    ngx_str_t *state, ngx_int_t *answer)
+{
+    ngx_int_t            rc;
+    ngx_str_t            text;
+    ngx_oc_instance_t   *oi, *tenant;
+    ngx_oc_main_conf_t  *omcf;
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+    oi = ctx->oi;
+
+    if (state->data == NULL) {
+        rc = NGX_DECLINED;
+
+    } else if (oi->family) {
+        rc = ngx_oc_oauth_tenant_take(r, oi, state, &tenant);
+
+        if (rc == NGX_OK) {
+            ctx->oi = tenant;
+            ctx->tenant = 1;
+        }
+
+    } else {
+        rc = ngx_oc_shm_state_take(omcf, oi, state);
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "oc_oauth_callback: missing, unknown, expired or "
+                      "reused state for oc_instance \"%V\"", &oi->block);
+
+        ngx_str_set(&text, "The authorization link is missing, unknown, "
+                    "expired or already used. Start again.");
+        *answer = ngx_oc_oauth_page(r, NGX_HTTP_BAD_REQUEST,
+                                    "Authorization failed", &text);
+        return NGX_DECLINED;
+    }
+
+    if (rc == NGX_HTTP_FORBIDDEN) {
+        ngx_str_set(&text, "This authorization was started for another "
+                    "account. Start again from your own account.");
+        *answer = ngx_oc_oauth_page(r, NGX_HTTP_FORBIDDEN,
+                                    "Authorization refused", &text);
+        return NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        *answer = rc;
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -363,12 +530,35 @@ ngx_oc_oauth_code(ngx_pool_t *pool, ngx_str_t *arg, ngx_str_t *code)
 static ngx_int_t
 ngx_oc_oauth_exchange(ngx_http_request_t *r, ngx_oc_oauth_ctx_t *ctx)
 {
+    ngx_int_t            rc;
     ngx_str_t            text;
+    ngx_oc_instance_t   *oi;
     ngx_oc_main_conf_t  *omcf;
 
     omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+    oi = ctx->oi;
 
-    switch (ngx_oc_resolve_code(omcf, ctx->oi, &ctx->code, r, &ctx->res)) {
+    if (ctx->tenant && ngx_oc_tenant_recheck(omcf, oi) != NGX_OK) {
+        ngx_str_set(&text, "No room for the account in oc_zone. Start "
+                    "again in a moment.");
+        return ngx_oc_oauth_page(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                 "Authorization failed", &text);
+    }
+
+    /*
+     * a tenant's resolution in this worker is waited for, never taken
+     * over: another consent's exchange ends with the instance this one
+     * then re-authorizes; oc_connect's, with what it was asked for
+     */
+
+    if (oi->resolver != NULL && (ctx->tenant || oi->resolver->connect)) {
+        rc = NGX_BUSY;
+
+    } else {
+        rc = ngx_oc_resolve_code(omcf, oi, &ctx->code, r, &ctx->res);
+    }
+
+    switch (rc) {
 
     case NGX_OK:
         return NGX_DONE;
@@ -474,6 +664,16 @@ ngx_oc_oauth_cleanup(void *data)
 
     if (ctx->retry.timer_set) {
         ngx_del_timer(&ctx->retry);
+    }
+
+    if (ctx->tenant) {
+        ngx_oc_tenant_unref(ctx->oi);
+        ctx->tenant = 0;
+    }
+
+    if (ctx->code.len) {
+        ngx_explicit_memzero(ctx->code.data, ctx->code.len);
+        ctx->code.len = 0;
     }
 }
 

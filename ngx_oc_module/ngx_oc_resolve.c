@@ -315,17 +315,12 @@ ngx_oc_none_found(ngx_oc_resolver_t *res)
         return;
     }
 
-    /* oauth2 instances are only created with a person's consent */
+    /*
+     * a tenant without an instance: asked again after the ttl; it gets
+     * one from oc_connect, or from a consent (oauth2)
+     */
 
-    if (oi->auth == NGX_OC_AUTH_OAUTH2 && res->code.len == 0) {
-        ngx_oc_failed(res, NGX_OC_ANSWER_NONE, NULL,
-                      "authorization required");
-        return;
-    }
-
-    /* a tenant without an instance: asked again after the ttl */
-
-    if (oi->family && !res->connect) {
+    if (oi->family && !res->connect && res->code.len == 0) {
         res->delay = oi->family->absent_ttl;
         ngx_oc_failed(res, NGX_OC_ANSWER_NONE, NULL,
                       "tenant not connected, no instance tagged "
@@ -334,7 +329,15 @@ ngx_oc_none_found(ngx_oc_resolver_t *res)
         return;
     }
 
-    if (!oi->create && !res->connect) {
+    /* oauth2 instances are only created with a person's consent */
+
+    if (oi->auth == NGX_OC_AUTH_OAUTH2 && res->code.len == 0) {
+        ngx_oc_failed(res, NGX_OC_ANSWER_NONE, NULL,
+                      "authorization required");
+        return;
+    }
+
+    if (!oi->create && !res->connect && oi->family == NULL) {
         ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL,
                       "no instance named \"%V\" in Open Connectors "
                       "and \"create\" is off", &oi->name);

@@ -247,6 +247,7 @@ ngx_oc_tenant_new(ngx_oc_main_conf_t *omcf, ngx_oc_family_t *fam,
     oi->file = fi->file;
     oi->line = fi->line;
     oi->referrer = fi->referrer;
+    oi->oauth_start = fi->oauth_start;
     oi->family = fam;
 
     if (ngx_oc_tenant_expand(pool, &fi->name, value, &oi->name) != NGX_OK
@@ -534,6 +535,49 @@ ngx_oc_tenant_evict_locked(ngx_oc_main_conf_t *omcf, ngx_oc_tshared_t *tsh)
     ngx_slab_free_locked(omcf->shpool, victim);
 
     return 1;
+}
+
+
+/*
+ * The tenant of a value the module itself vouches for, not a variable:
+ * that of an OAuth2 state (ngx_oc_oauth_tenant.c), as ngx_oc_tenant_get()
+ */
+
+ngx_oc_tenant_t *
+ngx_oc_tenant_get_value(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *family,
+    ngx_str_t *value, ngx_int_t *status)
+{
+    ngx_oc_family_t  *fam;
+    ngx_oc_tenant_t  *t;
+
+    fam = family->family;
+
+    if (ngx_oc_tenant_valid(value) != NGX_OK) {
+        *status = NGX_HTTP_BAD_REQUEST;
+        return NULL;
+    }
+
+    t = (ngx_oc_tenant_t *) ngx_str_rbtree_lookup(&fam->tree, value,
+                                 ngx_crc32_short(value->data, value->len));
+
+    if (t == NULL) {
+        t = ngx_oc_tenant_new(omcf, fam, value);
+        if (t == NULL) {
+            *status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+            return NULL;
+        }
+
+    } else {
+        ngx_queue_remove(&t->lru);
+        ngx_queue_insert_head(&fam->lru, &t->lru);
+    }
+
+    if (ngx_oc_tenant_recheck(omcf, &t->oi) != NGX_OK) {
+        *status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        return NULL;
+    }
+
+    return t;
 }
 
 

@@ -104,11 +104,21 @@ void ngx_oc_tenant_count(ngx_oc_instance_t *oi, ngx_uint_t *states,
     ngx_oc_counters_t *sum, ngx_uint_t *count);
 ngx_oc_shrec_t *ngx_oc_tenant_find_locked(ngx_oc_instance_t *family,
     ngx_str_t *tenant);
+ngx_oc_tenant_t *ngx_oc_tenant_get_value(ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *family, ngx_str_t *value, ngx_int_t *status);
 
 /* ngx_oc_tenant_connect.c */
 char *ngx_oc_connect(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 void ngx_oc_connect_done(ngx_http_request_t *r, ngx_uint_t outcome);
 void ngx_oc_connect_delete(ngx_oc_resolver_t *res);
+
+/* ngx_oc_oauth_tenant.c */
+ngx_int_t ngx_oc_oauth_tenant_state(ngx_http_request_t *r,
+    ngx_oc_instance_t *family, ngx_str_t *state, ngx_int_t *answer);
+ngx_int_t ngx_oc_oauth_tenant_take(ngx_http_request_t *r,
+    ngx_oc_instance_t *family, ngx_str_t *arg, ngx_oc_instance_t **tenant);
+ngx_int_t ngx_oc_oauth_tenant_connect(ngx_http_request_t *r,
+    ngx_oc_instance_t *oi);
 
 
 #endif /* _NGX_OC_TENANT_H_INCLUDED_ */

@@ -20,6 +20,8 @@ static ngx_oc_family_t *ngx_oc_tenant_family(ngx_conf_t *cf,
     ngx_oc_instance_t *oi);
 static ngx_int_t ngx_oc_tenant_template(ngx_conf_t *cf,
     ngx_oc_instance_t *oi, ngx_str_t *what, ngx_str_t *value);
+static ngx_int_t ngx_oc_tenant_oauth_keys(ngx_conf_t *cf,
+    ngx_oc_instance_t *oi);
 
 
 /* "tenant $var;" inside oc_instance */
@@ -202,12 +204,9 @@ ngx_oc_tenant_init_conf(ngx_conf_t *cf, ngx_oc_instance_t *oi)
         oi->create = 0;
     }
 
-    if (oi->auth == NGX_OC_AUTH_OAUTH2) {
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "oc_instance \"%V\": \"auth oauth2\" is not supported "
-                      "with \"tenant\" yet, use accessToken or "
-                      "emailPassword with oc_connect in %s:%ui",
-                      &oi->block, oi->file, oi->line);
+    if (oi->auth == NGX_OC_AUTH_OAUTH2
+        && ngx_oc_tenant_oauth_keys(cf, oi) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -241,6 +240,42 @@ ngx_oc_tenant_init_conf(ngx_conf_t *cf, ngx_oc_instance_t *oi)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * an oauth2 family: every tenant consents to the same Pipedrive app, so
+ * the app's keys are the family's shared config, needed as for one block
+ */
+
+static ngx_int_t
+ngx_oc_tenant_oauth_keys(ngx_conf_t *cf, ngx_oc_instance_t *oi)
+{
+    u_char     *p, *last, buf[256];
+    ngx_str_t  *key;
+    ngx_uint_t  n;
+
+    p = buf;
+    last = buf + sizeof(buf);
+    n = 0;
+
+    for (key = ngx_oc_conf_required_keys(oi); key && key->len; key++) {
+        if (ngx_oc_config_value(oi, key) == NULL) {
+            p = ngx_slprintf(p, last, "%s%V", n++ ? ", " : "", key);
+        }
+    }
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                  "oc_instance \"%V\" (auth oauth2, tenant) is missing "
+                  "config %*s, an oauth2 family shares its Pipedrive app: "
+                  "add \"config KEY VALUE;\" for each in %s:%ui",
+                  &oi->block, p - buf, buf, oi->file, oi->line);
+
+    return NGX_ERROR;
 }
 
 
@@ -320,6 +355,18 @@ ngx_oc_tenant_validate(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf)
                           "in %s:%ui", &oi->block, oi->events_file,
                           oi->events_line);
             return NGX_ERROR;
+        }
+
+        if (oi->family && oi->auth == NGX_OC_AUTH_OAUTH2) {
+            if (oi->oauth_start.len == 0) {
+                ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                              "oc_instance \"%V\" has \"tenant\" and \"auth "
+                              "oauth2\" but no oc_oauth_start location names "
+                              "it, its tenants cannot consent in %s:%ui",
+                              &oi->block, oi->file, oi->line);
+            }
+
+            continue;
         }
 
         if (oi->family && oi->create && oi->connect_file == NULL) {

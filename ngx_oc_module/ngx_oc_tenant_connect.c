@@ -40,6 +40,8 @@ typedef struct {
 
 
 static ngx_int_t ngx_oc_connect_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_oc_connect_refuse(ngx_http_request_t *r,
+    ngx_int_t status);
 static void ngx_oc_connect_body(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_connect_parse(ngx_http_request_t *r,
     ngx_oc_connect_ctx_t *ctx);
@@ -139,11 +141,18 @@ ngx_oc_connect_handler(ngx_http_request_t *r)
     olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
     omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
 
+    /* an oauth2 tenant has no keys to send: it connects by consent */
+
+    if (mode == NGX_OC_CONNECT_PUT
+        && olcf->connect->auth == NGX_OC_AUTH_OAUTH2)
+    {
+        return ngx_oc_oauth_tenant_connect(r, olcf->connect);
+    }
+
     t = ngx_oc_tenant_get(r, omcf, olcf->connect, &status);
 
     if (t == NULL) {
-        return status == NGX_HTTP_BAD_REQUEST
-               ? ngx_oc_tenant_refuse(r, NULL, status) : status;
+        return ngx_oc_connect_refuse(r, status);
     }
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_oc_connect_ctx_t));
@@ -189,6 +198,30 @@ ngx_oc_connect_handler(ngx_http_request_t *r)
     ngx_oc_connect_start(r);
 
     return NGX_DONE;
+}
+
+
+/* an invalid tenant: 400, sent and finalized here */
+
+static ngx_int_t
+ngx_oc_connect_refuse(ngx_http_request_t *r, ngx_int_t status)
+{
+    ngx_int_t  rc;
+
+    if (status != NGX_HTTP_BAD_REQUEST) {
+        return status;
+    }
+
+    /* it finalizes, and so does the content phase after it */
+
+    r->main->count++;
+    rc = ngx_oc_tenant_refuse(r, NULL, status);
+
+    if (rc != NGX_DONE) {
+        r->main->count--;
+    }
+
+    return rc;
 }
 
 

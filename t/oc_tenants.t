@@ -156,8 +156,8 @@ sub conf_error {
     $conf = family_conf();
     $conf =~ s/auth     accessToken;/auth     oauth2;/;
     ($rc, $out) = conf_error($conf);
-    like($out, qr/"auth oauth2" is not supported with "tenant"/,
-         'nginx -t: oauth2 families refused');
+    like($out, qr/"crm" \(auth oauth2, tenant\) is missing config oauth\.api/,
+         'nginx -t: an oauth2 family needs the app keys (t/oc_oauth_tenant.t)');
 }
 
 # ---- two tenants, two workers -----------------------------------------------

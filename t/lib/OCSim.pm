@@ -227,7 +227,7 @@ sub reset       { $_[0]->control(POST => '/_sim/reset'); 1 }
 sub reset_all   { $_[0]->control(POST => '/_sim/reset?all=1'); 1 }
 sub clear_faults { $_[0]->control(DELETE => '/_sim/fault'); 1 }
 sub instances   { $_[0]->control(GET => '/_sim/instances') }
-sub new_code    { $_[0]->control(POST => '/_sim/codes')->{code} }
+sub new_code    { $_[0]->control(POST => '/_sim/codes', defined $_[1] ? { account => $_[1] } : undef)->{code} }
 sub inflight    { $_[0]->control(GET => '/_sim/inflight') }
 
 # seconds added to every API call, until the next reset

@@ -5,8 +5,11 @@ Serves the platform and hub API of SAP Open Connectors for the Pipedrive
 element, as described (assumptions included) in
 shared/reference/open-connectors-api.md, plus a control interface under
 /_sim/ for tests: recorded calls, reset, injected faults, direct access to
-instances, event notifications sent to an instance's callback URL.  Python 3
-standard library only.
+instances, event notifications sent to an instance's callback URL.  The
+simulated Pipedrive consent page (/_sim/consent) takes an optional
+"account" argument, the Pipedrive company+user who signs in (one default
+account otherwise), as POST /_sim/codes takes {"account": ...}: the
+one-token rule holds per app and account.  Python 3 standard library only.
 
     ocsim.py --listen 127.0.0.1:0 [--user-secret U] [--org-secret O]
              [--page-size N] [--tls-cert FILE --tls-key FILE]
@@ -205,7 +208,8 @@ class Sim:
             st.consent_auto = auto
             return json_response({"auto": auto})
         if (method, path) == ("POST", "/_sim/codes"):
-            return json_response({"code": st.new_code()})
+            return json_response({"code": st.new_code(
+                (body or {}).get("account"))})
         m = re.fullmatch(r"/_sim/instances/(\d+)/(rotate|delete|disable|enable)",
                          path)
         if m and method == "POST":

@@ -184,7 +184,7 @@ def hub_instance(req):
     if inst is None or inst["deleted"]:
         raise ApiError(401, "Invalid element token provided")
     # Section 8 one-token rule: another instance of the same Pipedrive app
-    # was authorized after this one.  A disabled instance answers 403 first.
+    # and account (company+user) was authorized after this one.  A disabled instance answers 403 first.
     if inst["oauth_dead"] and not inst["disabled"]:
         raise ApiError(401, "The provider rejected the OAuth token of this "
                        "instance; re-authorize it with a new code")
@@ -367,7 +367,8 @@ def consent_page(req):
 
 def consent_allow(req):
     redirect_uri, state = consent_params(req)
-    code = req.state.new_code()
+    # the Pipedrive account that logs in at the consent page
+    code = req.state.new_code(first(req.query, "account"))
     return back_to_client(redirect_uri, state, [("code", code)])
 
 

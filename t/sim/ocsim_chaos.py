@@ -23,7 +23,7 @@ import threading
 import time
 
 from ocsim_api import json_response, parse_auth
-from ocsim_state import ApiError
+from ocsim_state import DEFAULT_ACCOUNT, ApiError
 
 
 def token_hash(token):
@@ -136,7 +136,7 @@ class Chaos:
         with st.lock, self.lock:
             data = {"next_id": st.next_id,
                     "instances": list(st.instances.values()),
-                    "codes": sorted(st.codes),
+                    "codes": dict(st.codes),
                     "consent_auto": st.consent_auto,
                     "history": self.history}
             tmp = self.state_path + ".tmp"
@@ -159,6 +159,8 @@ class Chaos:
                 st.instances[inst["id"]] = inst
                 if not inst["deleted"]:
                     st.index_add(inst)
-            st.codes = set(data["codes"])
+            codes = data["codes"]
+            st.codes = (dict(codes) if isinstance(codes, dict)
+                        else {c: DEFAULT_ACCOUNT for c in codes})
             st.consent_auto = data["consent_auto"]
         self.history = data["history"]

@@ -35,6 +35,10 @@ PIPEDRIVE_DEFAULTS = {
     "filter.response.nulls": "true",
 }
 
+# the simulated Pipedrive account (company+user) that consents when a test
+# names none
+DEFAULT_ACCOUNT = "pd-user"
+
 # Section 8: auth type is chosen by configuration "authentication.type";
 # these are the required keys per type (oauth2 also needs providerData.code).
 REQUIRED_KEYS = {
@@ -173,7 +177,8 @@ class State:
         self.by_element = {}
         self.by_tag = {}
         self.live_order = []
-        self.codes = set()
+        # code -> the Pipedrive account (company+user) that consented
+        self.codes = {}
         self.page_tokens = {}
         self.consent_auto = None
         self.reseed_hub()
@@ -234,6 +239,7 @@ class State:
         view["configuration"] = dict(inst["configuration"])
         view["deleted"] = inst["deleted"]
         view["oauth_dead"] = inst["oauth_dead"]
+        view["oauth_account"] = inst.get("oauth_account", DEFAULT_ACCOUNT)
         view["authType"] = auth_type_of(inst["configuration"])
         return view
 
@@ -300,10 +306,11 @@ class State:
             config = dict(body_object(body.get("configuration"),
                                       "configuration"))
             kind = auth_type_of(config)
+            account = body.get("oauth_account") or DEFAULT_ACCOUNT
             if checked:
                 self.check_required(config)
                 if kind == "oauth2":
-                    self.consume_code(provider_code(body))
+                    account = self.consume_code(provider_code(body))
             inst = {
                 "id": self.next_id,
                 "name": name if name is not None else "instance-%d" % self.next_id,
@@ -313,6 +320,7 @@ class State:
                 "disabled": not checked and bool(body.get("disabled")),
                 "deleted": False,
                 "oauth_dead": False,
+                "oauth_account": account,
                 "createdDate": now_iso(),
             }
             tags = body.get("tags")
@@ -341,18 +349,22 @@ class State:
             raise ApiError(400, "Missing required field: providerData.code")
         if code not in self.codes:
             raise ApiError(400, "Invalid or already used OAuth code")
-        self.codes.discard(code)
+        return self.codes.pop(code)
 
     def claim_oauth_token(self, inst):
-        """Section 8 one-token rule: one Pipedrive company+user+app (here the
-        oauth.api.key) holds one OAuth token; whoever authorized last owns it
-        and every other instance of that app gets 401 on hub calls."""
+        """Section 8 one-token rule: one Pipedrive company+user (the account
+        that consented, see new_code) and app (the oauth.api.key) holds one
+        OAuth token; whoever authorized last owns it and every other
+        instance of that account and app gets 401 on hub calls."""
         app = inst["configuration"].get("oauth.api.key")
+        account = inst.get("oauth_account", DEFAULT_ACCOUNT)
         for other in self.instances.values():
             if (other is not inst and not other["deleted"]
                     and other["element_key"] == inst["element_key"]
                     and auth_type_of(other["configuration"]) == "oauth2"
-                    and other["configuration"].get("oauth.api.key") == app):
+                    and other["configuration"].get("oauth.api.key") == app
+                    and other.get("oauth_account",
+                                  DEFAULT_ACCOUNT) == account):
                 other["oauth_dead"] = True
         inst["oauth_dead"] = False
 
@@ -373,7 +385,7 @@ class State:
                 if auth_type_of(config) != "oauth2":
                     raise ApiError(400, "providerData.code given but the "
                                    "instance does not use oauth2")
-                self.consume_code(code)
+                inst["oauth_account"] = self.consume_code(code)
             if "name" in body:
                 if not isinstance(body["name"], str) or body["name"] == "":
                     raise ApiError(400, "Invalid field: name")
@@ -472,10 +484,13 @@ class State:
 
     # ---- oauth codes -----------------------------------------------------
 
-    def new_code(self):
+    def new_code(self, account=None):
+        """A grant code, as the provider gives one after the consent of a
+        Pipedrive account (company+user); one default account unless the
+        consent page or the control call names another."""
         code = secrets.token_urlsafe(18)
         with self.lock:
-            self.codes.add(code)
+            self.codes[code] = account or DEFAULT_ACCOUNT
         return code
 
     # ---- paging ----------------------------------------------------------
