@@ -101,8 +101,8 @@ my ($connected, $ready) = $out
 ok(($connected // 0) > 0, 'family: tenants connected');
 is($ready, $connected, 'family: every connected tenant ready at the end');
 my ($served, $unknown, $invalid) = $out
-    =~ /^\s+family requests\s+(\d+) served; not connected: (\d+) of unknown
-        .*;\ (\d+)\ invalid\ tenants\ refused$/mx;
+    =~ /^\s+family\ requests\s+(\d+)\ served;\ not\ connected:\ (\d+)\ of
+        \ unknown\ .*;\ (\d+)\ invalid\ tenants\ refused$/mx;
 ok(($served // 0) > 0, 'family: requests served');
 ok(($unknown // 0) > 0, 'family: unknown tenants refused as not connected');
 ok(($invalid // 0) > 0, 'family: invalid tenant values refused');
