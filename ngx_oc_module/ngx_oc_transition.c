@@ -256,7 +256,13 @@ ngx_oc_shm_failed(ngx_oc_shrec_t *rec, ngx_uint_t state, uint64_t delay,
         delay = delay * 3 / 4 + (uint64_t) ngx_random() % (delay / 2 + 1);
     }
 
-    rec->failures++;
+    /*
+     * a tenant found not connected is asked again after its ttl: that is
+     * an answer, not a failure, and must not lengthen the back-off of a
+     * failure that comes later
+     */
+
+    rec->failures = (rec->none && a->delay) ? 0 : rec->failures + 1;
     rec->next_retry = now + delay;
 
     error = a->error;

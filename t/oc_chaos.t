@@ -1,5 +1,6 @@
 # The chaos run (bench/chaos) for 30 seconds with a fixed seed: traffic,
-# faults, reloads, kills and simulator restarts, and no invariant broken.
+# with a tenant family among the blocks, faults, reloads, kills and
+# simulator restarts, and no invariant broken.
 
 use strict;
 use warnings;
@@ -92,6 +93,19 @@ for my $kind (qw(fault rotate delete disable duplicate reload kill
 
 like($out, qr/^\s+settled\s+[\d.]+s after the chaos/m,
      'every instance was ready after the chaos');
+
+# the family: its tenants connected and ready at the end, requests served
+# and refused (the invariants on each are the run's own)
+my ($connected, $ready) = $out
+    =~ /^\s+family\s+(\d+) tenants connected \((\d+) ready at the end\)/m;
+ok(($connected // 0) > 0, 'family: tenants connected');
+is($ready, $connected, 'family: every connected tenant ready at the end');
+my ($served, $unknown, $invalid) = $out
+    =~ /^\s+family\ requests\s+(\d+)\ served;\ not\ connected:\ (\d+)\ of
+        \ unknown\ .*;\ (\d+)\ invalid\ tenants\ refused$/mx;
+ok(($served // 0) > 0, 'family: requests served');
+ok(($unknown // 0) > 0, 'family: unknown tenants refused as not connected');
+ok(($invalid // 0) > 0, 'family: invalid tenant values refused');
 like($out, qr/^\s+seed\s+\Q$ENV{SEED}\E$/m, 'the summary names the seed');
 
 done_testing;

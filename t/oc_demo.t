@@ -1,9 +1,10 @@
 #!/usr/bin/perl
 
 # make run: scripts/run-demo starts the simulator and nginx, its curl line
-# answers with the simulator's contacts through nginx, SIGINT and SIGTERM
-# leave nothing running; examples/nginx.conf passes nginx -t as the script
-# fills it in, for the simulator and for a real Open Connectors.
+# answers with the simulator's contacts through nginx, the two-tenant part
+# (a family) says what nginx and the simulator did and it is so, SIGINT and
+# SIGTERM leave nothing running; examples/nginx.conf passes nginx -t as the
+# script fills it in, for the simulator and for a real Open Connectors.
 
 use strict;
 use warnings;
@@ -18,6 +19,7 @@ use File::Find qw(find);
 use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::INET;
+use JSON::PP qw(decode_json);
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
 
@@ -34,7 +36,8 @@ plan skip_all => 'no build/ngx_oc_module.so: run make first'
     unless $OCTest::STATIC || -f "$ROOT/build/ngx_oc_module.so";
 plan skip_all => 'no curl' unless grep { -x "$_/curl" } split /:/, $ENV{PATH};
 
-my @SECRETS = qw(sim-user-secret sim-org-secret demo-password);
+my @SECRETS = qw(sim-user-secret sim-org-secret demo-password
+                 demo-acme-pd-token demo-globex-pd-token);
 my @REAL_ENV = qw(OC_API_URL OC_USER_SECRET OC_ORGANIZATION_SECRET
                   PIPEDRIVE_EMAIL PIPEDRIVE_PASSWORD PIPEDRIVE_API_TOKEN);
 
@@ -51,9 +54,14 @@ my @REAL_ENV = qw(OC_API_URL OC_USER_SECRET OC_ORGANIZATION_SECRET
 
     my $out = $d->{out};
     my @curl = $out =~ /^(curl .*)$/mg;
-    is(scalar @curl, 1, 'one curl line');
+    is(scalar @curl, 4, 'four curl lines');
     is($curl[0], "curl http://127.0.0.1:$nport/crm/contacts",
        'curl line names the nginx port');
+    is_deeply([ @curl[1 .. 3] ],
+              [ map { "curl -b demo_session=login-$_ "
+                      . "http://127.0.0.1:$nport/tenant/crm/contacts" }
+                qw(acme globex initech) ],
+              'a curl line per customer');
     like($out, qr/\b$nport\b/, 'nginx port printed');
     like($out, qr/\b$sport\b/, 'simulator port printed');
     like($out, qr/^prefix: +\Q$dir\E$/m, 'prefix printed');
@@ -64,6 +72,8 @@ my @REAL_ENV = qw(OC_API_URL OC_USER_SECRET OC_ORGANIZATION_SECRET
     my ($status, $body) = run_curl($curl[0]);
     is($status, 200, 'printed curl: 200');
     like($body, qr/Lovelace/, 'printed curl: simulator contacts');
+
+    two_tenants($out, $nport, $sport, $dir, @curl[1 .. 3]);
 
     my $conf = slurp("$dir/nginx.conf");
     unlike($conf, qr/%%/, 'no placeholder left');
@@ -80,7 +90,7 @@ my @REAL_ENV = qw(OC_API_URL OC_USER_SECRET OC_ORGANIZATION_SECRET
 
     is(mode("$dir/secrets"), 0700, 'secrets directory 0700');
     my @files = glob("$dir/secrets/*");
-    is(scalar @files, 4, 'four secret files');
+    is(scalar @files, 6, 'six secret files (two are oc_connect bodies)');
     ok(!(grep { mode($_) != 0600 } @files), 'secret files 0600');
 
     like(slurp("$dir/error.log"),
@@ -153,9 +163,12 @@ my @REAL_ENV = qw(OC_API_URL OC_USER_SECRET OC_ORGANIZATION_SECRET
 # ---- nginx -t of examples/nginx.conf as the script fills it in -------------
 
 {
-    my ($rc, $out) = run_script(['--check']);
+    my $cdir = demo_dir();
+    my ($rc, $out) = run_script(['--check'], DEMO_DIR => $cdir);
     is($rc, 0, 'check, simulator: nginx -t passes');
     like($out, qr/test is successful/, 'check, simulator: nginx -t output');
+    like(slurp("$cdir/nginx.conf"), qr/^\s*oc_connect\s+customers;/m,
+         'check, simulator: with the two-tenant part');
 
     my %real = (OC_API_URL => 'https://localhost:9/elements/api-v2/',
                 OC_USER_SECRET => 'real-user-secret-x1',
@@ -171,6 +184,8 @@ my @REAL_ENV = qw(OC_API_URL OC_USER_SECRET OC_ORGANIZATION_SECRET
          'accessToken: token from a file');
     unlike($conf, qr/pipedrive\.(email|password)/,
            'accessToken: no emailPassword keys');
+    unlike($conf, qr/^\s*(?:oc_connect|tenant|map)\s|login-check/m,
+           'real Open Connectors: no two-tenant part');
     like($conf, qr{proxy_pass\s+https://localhost:9/elements/api-v2/hubs/crm/;},
          'accessToken: proxy_pass to the hub');
     like($conf, qr/proxy_ssl_server_name\s+on;/, 'proxy_ssl_server_name on');
@@ -228,6 +243,123 @@ done_testing;
 
 
 # ---- helpers ----------------------------------------------------------------
+
+# The two-tenant part of the demo's output, checked against what the
+# simulator was asked and what nginx logged: each line is true.
+sub two_tenants {
+    my ($out, $nport, $sport, $dir, @curl) = @_;
+    my $N = qr/[ ]+as (\w+):[ ]+/;
+
+    my %conn = $out
+        =~ m{^  POST /connect/pipedrive$N(201, instance \d+ ready)$}mg;
+    is_deeply([ sort keys %conn ], [qw(acme globex)],
+              'two tenants: acme and globex connected (201, ready)')
+        or diag($out);
+    my %id = map { $_ => ($conn{$_} =~ /instance (\d+)/)[0] } keys %conn;
+
+    my %got = $out =~ m{^  GET  /tenant/crm/contacts$N(.*)$}mg;
+    is($got{acme}, "200, served by instance " . ($id{acme} // '?'),
+       'two tenants: acme served by its instance');
+    is($got{globex}, "200, served by instance " . ($id{globex} // '?'),
+       'two tenants: globex served by its instance');
+    isnt($id{acme} // 0, $id{globex} // 0, 'two tenants: two instances');
+    is($got{initech}, '409, not connected', 'two tenants: initech refused');
+    unlike($out, qr/^warning:/m, 'two tenants: no warning');
+
+    # what the simulator holds: one instance per connected customer, with
+    # the token the application posted, and none for initech
+    my $insts = sim_json($sport, '/_sim/instances') // [];
+    my %inst;
+    for my $i (grep { !$_->{deleted} } @$insts) {
+        push @{ $inst{ $i->{name} } }, $i;
+    }
+    for my $t (qw(acme globex)) {
+        my @i = @{ $inst{"ngx-oc-demo-$t"} // [] };
+        is(scalar @i, 1, "two tenants: one instance for $t");
+        is($i[0]{id}, $id{$t}, "two tenants: ${t}'s id as printed");
+        is($i[0]{configuration}{'pipedrive.api.token'}, "demo-$t-pd-token",
+           "two tenants: ${t}'s instance has ${t}'s Pipedrive token");
+        ok((grep { $_ eq "ngx-oc-demo-customer:$t" } @{ $i[0]{tags} }),
+           "two tenants: ${t}'s instance tagged for the lookup");
+    }
+    ok(!$inst{'ngx-oc-demo-initech'}, 'two tenants: no instance for initech');
+    my %token = map { $_->{token} => $_->{name} } @$insts;
+
+    # every call the simulator got so far: the demo's own, in order
+    my $calls = sim_json($sport, '/_sim/calls') // {};
+    my %count = %{ $calls->{counts} // {} };
+    is($count{'POST /instances'}, 3,
+       'simulator: three POST /instances (the single one, acme, globex)');
+    my %search;
+    for my $c (@{ $calls->{calls} // [] }) {
+        next unless $c->{endpoint} eq 'GET /elements/{key}/instances';
+        $search{$1}++ if ($c->{query} // '')
+            =~ /tags%5B%5D=ngx-oc-demo-customer%3A(\w+)/;
+    }
+    is($search{initech}, 1, 'simulator: one tag search for initech');
+
+    # the hub calls of each customer's request (its cookie went upstream
+    # with it): its own instance's token, no other
+    my %hub;
+    for my $c (grep { $_->{endpoint} eq 'GET /hubs/contacts' }
+               @{ $calls->{calls} // [] })
+    {
+        my ($cookie) = map { $_->[1] } grep { lc $_->[0] eq 'cookie' }
+                       @{ $c->{headers} };
+        my $who = ($cookie // '') =~ /demo_session=login-(\w+)/ ? $1 : '-';
+        my ($tok) = ($c->{authorization} // '')
+            =~ /^User\ sim-user-secret,\ Organization\ sim-org-secret,
+                \ Element\ (\S+)$/x;
+        push @{ $hub{$who} }, $token{ $tok // '' } // 'an unknown token';
+    }
+    is_deeply($hub{acme}, ['ngx-oc-demo-acme'],
+              "simulator: acme's request with acme's token");
+    is_deeply($hub{globex}, ['ngx-oc-demo-globex'],
+              "simulator: globex's request with globex's token");
+    ok(!$hub{initech}, 'simulator: no hub call for initech');
+    my @first = @{ $hub{'-'} // [] };
+    ok(@first && !grep({ $_ ne 'ngx-oc-demo' } @first),
+       'simulator: the first request with the single instance\'s token');
+    is($count{'GET /hubs/contacts'}, @first + 2,
+       'simulator: no other hub call');
+
+    # the printed curl lines, and no login or a raw header: no tenant
+    my ($status, $body) = run_curl($curl[0]);
+    is($status, 200, 'printed curl, acme: 200');
+    like($body, qr/Lovelace/, 'printed curl, acme: contacts');
+    ($status, $body) = run_curl($curl[2]);
+    is($status, 409, 'printed curl, initech: 409');
+    like($body, qr/"error":"not connected"/, 'printed curl, initech: body');
+    ($status) = run_curl("curl -H X-Tenant:acme "
+                         . "http://127.0.0.1:$nport/tenant/crm/contacts");
+    is($status, 401, 'a raw X-Tenant header names no tenant: 401');
+    $calls = sim_json($sport, '/_sim/calls') // {};
+    is($calls->{counts}{'GET /hubs/contacts'},
+       $count{'GET /hubs/contacts'} + 1,
+       'simulator: only the printed acme curl went upstream since');
+
+    my $access = slurp("$dir/access.log");
+    for my $t (qw(acme globex)) {
+        like($access, qr{"GET\ /tenant/crm/contacts\ HTTP/1\.1"\ 200\ .*
+                         \ tenant=$t\ instance=$id{$t}$}mx,
+             "access log: $t with its instance");
+    }
+    like(slurp("$dir/error.log"), qr/oc_instance\ "customers\/acme":
+                                    \ created\ instance\ $id{acme}
+                                    \ "ngx-oc-demo-acme"/x,
+         'error log: acme\'s instance created');
+}
+
+# GET of a simulator control URI, decoded
+sub sim_json {
+    my ($sport, $uri) = @_;
+    open(my $fh, '-|', 'curl', '-s', '--max-time', '10',
+         "http://127.0.0.1:$sport$uri") or return undef;
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    return eval { decode_json($out) };
+}
 
 sub demo_dir {
     my $dir = tempdir('oc-demo-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
