@@ -21,6 +21,7 @@
 typedef struct {
     ngx_str_t                   uri;        /* the location was chosen for */
     ngx_str_t                   args;
+    ngx_str_t                   named;      /* or its name, "@name" */
     ngx_flag_t                  replayed;
 } ngx_oc_retry_t;
 
@@ -137,8 +138,10 @@ ngx_oc_upstream_refused(ngx_http_request_t *r, ngx_uint_t status)
  * an upstream's X-Accel-Redirect: the upstream is finalized (its
  * connection closed: the 401's body is never read, the connection never
  * reused), the 401's headers are dropped, and the request is redirected
- * internally to the URI its location was chosen for.  There it waits for
- * the new token like any request, and its location makes a new upstream.
+ * internally to the URI its location was chosen for (or, to a named
+ * location, by its name, with the URI it came with: an error_page is
+ * followed once only).  There it waits for the new token like any
+ * request, and its location makes a new upstream.
  *
  * The upstream is finalized through its own cleanup handler, as
  * ngx_http_upstream_create() drops one it replaces; the extra count
@@ -207,7 +210,16 @@ ngx_oc_replay(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
 
     ngx_http_clean_header(r);
 
-    (void) ngx_http_internal_redirect(r, &rs->uri, &rs->args);
+    if (rs->named.len) {
+        r->uri = rs->uri;
+        r->args = rs->args;
+        ngx_http_set_exten(r);
+
+        (void) ngx_http_named_location(r, &rs->named);
+
+    } else {
+        (void) ngx_http_internal_redirect(r, &rs->uri, &rs->args);
+    }
 
     return NGX_ERROR;
 }
@@ -221,8 +233,9 @@ ngx_oc_replay(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
 ngx_int_t
 ngx_oc_retry_enter(ngx_http_request_t *r)
 {
-    ngx_oc_retry_t      *rs;
-    ngx_pool_cleanup_t  *cln;
+    ngx_oc_retry_t            *rs;
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_core_loc_conf_t  *clcf;
 
     rs = ngx_oc_retry_get(r);
 
@@ -238,8 +251,17 @@ ngx_oc_retry_enter(ngx_http_request_t *r)
         cln->handler = ngx_oc_retry_cleanup;
     }
 
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
     rs->uri = r->uri;
     rs->args = r->args;
+
+    if (clcf->named) {
+        rs->named = clcf->name;
+
+    } else {
+        ngx_str_null(&rs->named);
+    }
 
     return NGX_DECLINED;
 }

@@ -171,6 +171,17 @@ http {
             rewrite  ^/old/(.*)\$  /up/\$1  last;
         }
 
+        location /named/ {
+            error_page  404 = \@crm;
+            return      404;
+        }
+
+        location \@crm {
+            oc_pass     pd;
+            rewrite     ^  /elements/api-v2/hubs/crm/contacts  break;
+            proxy_pass  %%SIM_URL%%;
+        }
+
         location = /ping {
             return  200 "pong\\n";
         }
@@ -464,7 +475,8 @@ for my $loc (qw(ie cached)) {
 
 # the replay is an internal redirect to the URI the location was chosen
 # for: a request that came by an error_page or a "rewrite ... last" comes
-# back to the same location; a second 401, to the new token, reaches the
+# back to the same location, one that came to a named location comes back
+# the way it came; a second 401, to the new token, reaches the
 # client; nothing of the tokens or secrets reaches the client or the logs
 {
     my $t = OCTest->new;
@@ -474,7 +486,8 @@ for my $loc (qw(ie cached)) {
     like(http_get('/up/contacts'), qr/ 200 /, 'redirected: warm');
     my @tokens;
 
-    for my $case ([ '/via/x?a=1', 'error_page' ], [ '/old/contacts', 'last' ])
+    for my $case ([ '/via/x?a=1', 'error_page' ], [ '/old/contacts', 'last' ],
+                  [ '/named/x', 'named location' ])
     {
         my ($uri, $name) = @$case;
         my ($old, $new) = rotate($sim);
@@ -516,7 +529,7 @@ for my $loc (qw(ie cached)) {
          "second 401 to the new token: the hub's body");
     is_deeply([ tokens(hub_calls($sim)) ], [ $old, $new ],
               'second 401 to the new token: old token, then new, no more');
-    is(scalar $t->grep_log(qr/sending the request again/), 3,
+    is(scalar $t->grep_log(qr/sending the request again/), 4,
        'one replay per request');
     is($sim->count('POST /instances'), 0, 'second 401: no POST');
 
