@@ -533,10 +533,19 @@ for my $loc (qw(ie cached)) {
        'one replay per request');
     is($sim->count('POST /instances'), 0, 'second 401: no POST');
 
+    # the second 401 marks the new token stale in turn: one more GET by
+    # id, which stands by it
+    ok(wait_for(sub { $sim->count('GET /instances/{id}') == 2 }),
+       'second 401: two GETs by id');
+    my $next = http_get('/up/contacts');
+    like($next, qr{^HTTP/1\.1 200 }, 'second 401: then success');
+    is((tokens(hub_calls($sim)))[-1], $new, 'second 401: with the new token');
+    is($sim->count('GET /instances/{id}'), 2, 'second 401: no more GETs');
+
     my @secrets = ($sim->user_secret, $sim->org_secret, @tokens);
     my $logs = join '', map { $t->read_file($_) // '' }
                         qw(error.log access.log up.log);
-    ok(!(grep { index($logs, $_) >= 0 || index($r, $_) >= 0 } @secrets),
+    ok(!(grep { index($logs . $r . $next, $_) >= 0 } @secrets),
        'no token or secret in the logs or the answer');
     $t->stop;
 }
