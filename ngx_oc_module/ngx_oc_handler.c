@@ -485,7 +485,10 @@ ngx_oc_rewrite_handler(ngx_http_request_t *r)
 }
 
 
-/* the same, on entering a location: oc_retry_on_401 notes its URI there */
+/*
+ * the same, on entering a location: oc_retry_on_401 notes its URI there
+ * (only where an oc_pass location has it on: it costs every location)
+ */
 
 static ngx_int_t
 ngx_oc_location_handler(ngx_http_request_t *r)
@@ -708,7 +711,7 @@ ngx_oc_cleanup(void *data)
  */
 
 ngx_int_t
-ngx_oc_handler_init(ngx_conf_t *cf)
+ngx_oc_handler_init(ngx_conf_t *cf, ngx_uint_t retry)
 {
     ngx_http_handler_pt        *h;
     ngx_http_core_main_conf_t  *cmcf;
@@ -743,7 +746,7 @@ ngx_oc_handler_init(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    *h = ngx_oc_location_handler;
+    *h = retry ? ngx_oc_location_handler : ngx_oc_rewrite_handler;
 
     ngx_oc_retry_init();
 

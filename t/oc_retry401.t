@@ -120,6 +120,12 @@ http {
             proxy_pass       %%OC_API_URL%%/hubs/crm/;
         }
 
+        location /lon/ {
+            oc_pass          pd;
+            oc_retry_on_401  on;
+            proxy_pass       %%OC_API_URL%%/hubs/crm/;
+        }
+
         location /nobuf/ {
             oc_pass          pd;
             proxy_buffering  off;
@@ -550,7 +556,8 @@ for my $loc (qw(ie cached)) {
     $t->stop;
 }
 
-# default off: the 401 reaches the client
+# default off: the 401 reaches the client; on in one location only: that
+# location replays (the handler that notes the URI is only there then)
 {
     my $t = OCTest->new;
     my $sim = $t->sim;
@@ -562,6 +569,13 @@ for my $loc (qw(ie cached)) {
          'default: the 401 reaches the client');
     is(scalar hub_calls($sim), 1, 'default: sent once');
     like(http_get('/crm/contacts'), qr/ 200 /, 'default: then success');
+
+    # on in one location only
+    my ($old, $new) = rotate($sim);
+    like(http_get('/lon/contacts'), qr{^HTTP/1\.1 200 },
+         'on in one location only: 200');
+    is_deeply([ tokens(hub_calls($sim)) ], [ $old, $new ],
+              'on in one location only: old token, then new');
     $t->stop;
 }
 
