@@ -131,7 +131,6 @@ ngx_oc_upstream_refused(ngx_http_request_t *r, ngx_uint_t status)
 }
 
 
-
 /*
  * oc_retry_on_401: a GET, HEAD or DELETE without a body is sent once more
  * instead of passing its upstream's 401 on, the way nginx itself follows
