@@ -7,6 +7,7 @@
 #include "ngx_oc_module.h"
 #include "ngx_oc_shm.h"
 #include "ngx_oc_tenant.h"
+#include "ngx_oc_handler.h"
 
 
 typedef ngx_int_t (*ngx_oc_create_request_pt)(ngx_http_request_t *r);
@@ -14,7 +15,7 @@ typedef ngx_int_t (*ngx_oc_create_request_pt)(ngx_http_request_t *r);
 
 /*
  * The module's ctx slot of a request holds an ngx_oc_ctx_t (a request
- * that waited, is replayed, or has a body still to read), or, tagged with
+ * that waited, of a family, or with a body still to read), or, tagged with
  * the low bit, the id of the worker's Authorization value chosen for it:
  * the hot path allocates nothing.  A value is never changed and a new
  * token gets a new value with a new id, so the same id means the same
@@ -31,7 +32,6 @@ typedef struct {
     ngx_http_request_t         *request;
     ngx_queue_t                 queue;
     ngx_event_t                 wake;
-    ngx_event_t                 replay;
     ngx_msec_t                  deadline;
 
     /* the value for the upstream request, and the call that makes it */
@@ -46,25 +46,12 @@ typedef struct {
     unsigned                    cleanup:1;
     unsigned                    waiting:1;
     unsigned                    timedout:1;
-    unsigned                    replayed:1;
-    unsigned                    header_only:1;
 } ngx_oc_ctx_t;
-
-
-/* the slow paths stay out of the handler every location runs */
-
-#if (__GNUC__)
-#define ngx_oc_cold  __attribute__((noinline, cold))
-#else
-#define ngx_oc_cold
-#endif
 
 
 static ngx_int_t ngx_oc_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_tenant_pass(ngx_http_request_t *r,
     ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
-static ngx_oc_instance_t *ngx_oc_request_instance(ngx_http_request_t *r,
-    ngx_oc_instance_t *oi);
 static ngx_inline ngx_int_t ngx_oc_arm(ngx_http_request_t *r,
     ngx_oc_instance_t *oi);
 static ngx_int_t ngx_oc_content(ngx_http_request_t *r);
@@ -80,35 +67,15 @@ static void ngx_oc_restore_pushed(ngx_http_request_t *r,
     ngx_table_elt_t *pushed) ngx_oc_cold;
 static ngx_inline void ngx_oc_restore_last(ngx_http_request_t *r,
     ngx_table_elt_t *pushed);
-static uintptr_t ngx_oc_sent(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_rewrite_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_oc_location_handler(ngx_http_request_t *r);
 static ngx_oc_ctx_t *ngx_oc_get_ctx(ngx_http_request_t *r,
     ngx_oc_main_conf_t *omcf) ngx_oc_cold;
 static ngx_int_t ngx_oc_wait(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi) ngx_oc_cold;
 static void ngx_oc_wake_handler(ngx_event_t *ev);
 static void ngx_oc_cleanup(void *data);
-static ngx_int_t ngx_oc_refuse(ngx_http_request_t *r,
-    ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi, ngx_uint_t timedout)
-    ngx_oc_cold;
-static ngx_int_t ngx_oc_retry_after(ngx_http_request_t *r,
-    ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi, ngx_uint_t timedout);
-static ngx_buf_t *ngx_oc_refuse_body(ngx_pool_t *pool, ngx_str_t *block,
-    ngx_str_t *reason, ngx_str_t *authorize);
-static ngx_uint_t ngx_oc_error_page(ngx_http_request_t *r, ngx_int_t status);
-static ngx_int_t ngx_oc_header_filter(ngx_http_request_t *r);
-static ngx_int_t ngx_oc_upstream_refused(ngx_http_request_t *r,
-    ngx_uint_t status) ngx_oc_cold;
-static ngx_int_t ngx_oc_replay(ngx_http_request_t *r,
-    ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi) ngx_oc_cold;
-static void ngx_oc_replay_handler(ngx_event_t *ev) ngx_oc_cold;
-static ngx_int_t ngx_oc_authorization_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
-static ngx_int_t ngx_oc_instance_id_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data);
 
-
-static ngx_http_output_header_filter_pt  ngx_oc_next_header_filter;
 
 static ngx_uint_t  ngx_oc_authorization_hash;
 
@@ -124,18 +91,6 @@ static struct {
     ngx_str_t                   client;     /* its own value */
     ngx_table_elt_t            *pushed;     /* ours, the client sent none */
 } ngx_oc_window;
-
-
-static ngx_http_variable_t  ngx_oc_vars[] = {
-
-    { ngx_string("oc_authorization"), NULL, ngx_oc_authorization_variable,
-      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("oc_instance_id"), NULL, ngx_oc_instance_id_variable,
-      0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-      ngx_http_null_variable
-};
 
 
 static ngx_int_t
@@ -224,7 +179,7 @@ ngx_oc_tenant_pass(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
 
 /* the instance a request uses: a family's is its tenant's, or none */
 
-static ngx_oc_instance_t *
+ngx_oc_instance_t *
 ngx_oc_request_instance(ngx_http_request_t *r, ngx_oc_instance_t *oi)
 {
     void          *slot;
@@ -272,8 +227,7 @@ ngx_oc_arm(ngx_http_request_t *r, ngx_oc_instance_t *oi)
 
     /*
      * the location's own content handler is wrapped; without one (static
-     * files, say) there is no upstream request; a replay comes here again
-     * with the wrapper in place
+     * files, say) there is no upstream request
      */
 
     if (r->content_handler != NULL) {
@@ -562,9 +516,33 @@ ngx_oc_rewrite_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * the same, on entering a location: oc_retry_on_401 notes its URI there
+ * (only where an oc_pass location has it on: it costs every location)
+ */
+
+static ngx_int_t
+ngx_oc_location_handler(ngx_http_request_t *r)
+{
+    ngx_oc_loc_conf_t  *olcf;
+
+    if (ngx_oc_window.request != NULL) {
+        ngx_oc_restore();
+    }
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
+
+    if (olcf->retry_on_401 && olcf->instance != NULL && r == r->main) {
+        return ngx_oc_retry_enter(r);
+    }
+
+    return NGX_DECLINED;
+}
+
+
 /* the id of the value given to the request, or 0 */
 
-static uintptr_t
+uintptr_t
 ngx_oc_sent(ngx_http_request_t *r)
 {
     void          *slot;
@@ -750,10 +728,6 @@ ngx_oc_cleanup(void *data)
         ngx_delete_posted_event(&ctx->wake);
     }
 
-    if (ctx->replay.posted) {
-        ngx_delete_posted_event(&ctx->replay);
-    }
-
     if (ctx->held) {
         ngx_oc_shm_unhold(ctx->held);
         ctx->held = NULL;
@@ -766,522 +740,6 @@ ngx_oc_cleanup(void *data)
 }
 
 
-/* fail closed: 503, Retry-After, a short JSON body, one log line */
-
-static ngx_int_t
-ngx_oc_refuse(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
-    ngx_oc_instance_t *oi, ngx_uint_t timedout)
-{
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_str_t         reason, error, request_id, authorize;
-
-    /* a tenant whose lookup found no instance: it is not connected */
-
-    if (oi->tenant.len && !timedout && oi->state == NGX_OC_UNAUTHORIZED
-        && oi->rec->none)
-    {
-        ngx_oc_status_refused(oi, 0);
-        return ngx_oc_tenant_refuse(r, oi, NGX_HTTP_CONFLICT);
-    }
-
-    ngx_oc_shm_error(omcf, oi, r->pool, &error, &request_id);
-    ngx_oc_status_refused(oi, timedout);
-
-    if (timedout) {
-        ngx_str_set(&reason, "timed out waiting for the instance token");
-
-    } else if (oi->state == NGX_OC_DISABLED) {
-        ngx_str_set(&reason, "instance disabled in Open Connectors");
-
-    } else if (oi->state == NGX_OC_UNAUTHORIZED && error.len == 0) {
-        ngx_str_set(&reason, "authorization required");
-
-    } else if (error.len) {
-        reason = error;
-
-    } else {
-        ngx_str_set(&reason, "instance token not available");
-    }
-
-    if (request_id.len) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "oc_pass: instance \"%V\" unavailable: %V "
-                      "(requestId: %V)", &oi->block, &reason, &request_id);
-    } else {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "oc_pass: instance \"%V\" unavailable: %V",
-                      &oi->block, &reason);
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    if (ngx_oc_retry_after(r, omcf, oi, timedout) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* nginx serves the operator's error_page, with the Retry-After above */
-
-    if (ngx_oc_error_page(r, NGX_HTTP_SERVICE_UNAVAILABLE)) {
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
-    }
-
-    /* for the operator: where to give consent */
-
-    ngx_str_null(&authorize);
-
-    if (oi->state == NGX_OC_UNAUTHORIZED && !timedout) {
-        authorize = oi->oauth_start;
-    }
-
-    b = ngx_oc_refuse_body(r->pool, &oi->block, &reason, &authorize);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_oc_send_json(r, NGX_HTTP_SERVICE_UNAVAILABLE, b);
-}
-
-
-/* in seconds: until the next attempt, at least 1 */
-
-static ngx_int_t
-ngx_oc_retry_after(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
-    ngx_oc_instance_t *oi, ngx_uint_t timedout)
-{
-    time_t            retry;
-    uint64_t          now;
-    ngx_table_elt_t  *h;
-
-    now = ngx_oc_now_ms();
-    retry = 1;
-
-    if (oi->retry > now && !timedout) {
-        retry = (time_t) ((oi->retry - now + 999) / 1000);
-        retry = ngx_min(retry, (time_t) (omcf->recheck_interval / 1000 + 1));
-    }
-
-    h = ngx_oc_push_header(&r->headers_out.headers, "Retry-After", NULL);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-    if (h->value.data == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->value.len = ngx_sprintf(h->value.data, "%T", retry) - h->value.data;
-
-    return NGX_OK;
-}
-
-
-/* the JSON body of a 503 */
-
-static ngx_buf_t *
-ngx_oc_refuse_body(ngx_pool_t *pool, ngx_str_t *block, ngx_str_t *reason,
-    ngx_str_t *authorize)
-{
-    u_char     *p;
-    size_t      len;
-    ngx_buf_t  *b;
-
-    len = sizeof("{\"error\":\"instance unavailable\",\"instance\":\"\","
-                 "\"reason\":\"\",\"authorize\":\"\"}\n") - 1
-          + block->len + ngx_escape_json(NULL, block->data, block->len)
-          + reason->len + ngx_escape_json(NULL, reason->data, reason->len)
-          + authorize->len + ngx_escape_json(NULL, authorize->data,
-                                             authorize->len);
-
-    b = ngx_create_temp_buf(pool, len);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    p = ngx_cpymem(b->last, "{\"error\":\"instance unavailable\","
-                   "\"instance\":\"",
-                   sizeof("{\"error\":\"instance unavailable\","
-                          "\"instance\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, block->data, block->len);
-    p = ngx_cpymem(p, "\",\"reason\":\"", sizeof("\",\"reason\":\"") - 1);
-    p = (u_char *) ngx_escape_json(p, reason->data, reason->len);
-
-    if (authorize->len) {
-        p = ngx_cpymem(p, "\",\"authorize\":\"",
-                       sizeof("\",\"authorize\":\"") - 1);
-        p = (u_char *) ngx_escape_json(p, authorize->data, authorize->len);
-    }
-
-    b->last = ngx_cpymem(p, "\"}\n", sizeof("\"}\n") - 1);
-
-    return b;
-}
-
-
-/* whether nginx's special response handler would use an error_page */
-
-static ngx_uint_t
-ngx_oc_error_page(ngx_http_request_t *r, ngx_int_t status)
-{
-    ngx_uint_t                 i;
-    ngx_http_err_page_t       *err_page;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    if (r->error_page || clcf->error_pages == NULL || r->uri_changes == 0) {
-        return 0;
-    }
-
-    err_page = clcf->error_pages->elts;
-
-    for (i = 0; i < clcf->error_pages->nelts; i++) {
-        if (err_page[i].status == status) {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-/*
- * an upstream 401 with the current token: the token is stale (and with
- * oc_retry_on_401 the request may be sent again); an upstream 403: the
- * instance may have been disabled
- */
-
-static ngx_int_t
-ngx_oc_header_filter(ngx_http_request_t *r)
-{
-    ngx_uint_t  status;
-
-    status = r->headers_out.status;
-
-    if ((status != NGX_HTTP_UNAUTHORIZED && status != NGX_HTTP_FORBIDDEN)
-        || r->upstream == NULL || r != r->main)
-    {
-        return ngx_oc_next_header_filter(r);
-    }
-
-    return ngx_oc_upstream_refused(r, status);
-}
-
-
-static ngx_int_t
-ngx_oc_upstream_refused(ngx_http_request_t *r, ngx_uint_t status)
-{
-    uintptr_t            sent;
-    ngx_uint_t           replay;
-    ngx_oc_answer_t      a;
-    ngx_oc_instance_t   *oi;
-    ngx_oc_loc_conf_t   *olcf;
-    ngx_oc_main_conf_t  *omcf;
-
-    olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
-    oi = ngx_oc_request_instance(r, olcf->instance);
-
-    if (oi == NULL) {
-        return ngx_oc_next_header_filter(r);
-    }
-
-    /* the value this request's upstream request carried */
-
-    sent = ngx_oc_sent(r);
-
-    if (sent == 0) {
-        return ngx_oc_next_header_filter(r);
-    }
-
-    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
-
-    /* also with a token that another 401 has already marked stale */
-    replay = (status == NGX_HTTP_UNAUTHORIZED && olcf->retry_on_401);
-
-    if (ngx_oc_shm_refresh(omcf, oi) != NGX_OC_READY
-        || sent != oi->header_id)
-    {
-        return replay ? ngx_oc_replay(r, omcf, oi)
-                      : ngx_oc_next_header_filter(r);
-    }
-
-    ngx_memzero(&a, sizeof(ngx_oc_answer_t));
-    a.call = NGX_OC_CALL_UPSTREAM;
-    a.gen = oi->gen;
-
-    if (status == NGX_HTTP_UNAUTHORIZED) {
-        a.answer = NGX_OC_ANSWER_UNAUTHORIZED;
-
-        if (ngx_oc_shm_transition(omcf, oi, &a)) {
-            ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                          "oc_pass: upstream answered 401 with the token of "
-                          "instance %L, resolving \"%V\" again",
-                          oi->id, &oi->block);
-
-            (void) ngx_oc_resolve(omcf, oi);
-        }
-
-    } else {
-        a.answer = NGX_OC_ANSWER_FORBIDDEN;
-
-        if (ngx_oc_shm_transition(omcf, oi, &a)) {
-            ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                          "oc_pass: upstream answered 403 for instance %L, "
-                          "checking whether \"%V\" is disabled",
-                          oi->id, &oi->block);
-
-            (void) ngx_oc_resolve(omcf, oi);
-        }
-    }
-
-    return replay ? ngx_oc_replay(r, omcf, oi) : ngx_oc_next_header_filter(r);
-}
-
-
-/*
- * oc_retry_on_401: a GET, HEAD or DELETE without a body is sent once more
- * instead of passing its upstream's 401 on.  The 401 goes no further:
- * with header_only set, ngx_http_upstream_send_response() finalizes the
- * upstream at once, as for a HEAD (its connection closed, or kept when
- * no body is left to read), and ngx_http_finalize_request() takes the
- * request as done, nothing sent, with only our extra count left on it.
- * The replay starts from a posted event, after all of that has returned.
- */
-
-static ngx_int_t
-ngx_oc_replay(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
-    ngx_oc_instance_t *oi)
-{
-    ngx_oc_ctx_t              *ctx;
-    ngx_http_upstream_t       *u;
-    ngx_http_core_loc_conf_t  *clcf;
-
-    /* still the current token: sent again, it would meet the same 401 */
-
-    if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY
-        && ngx_oc_sent(r) == oi->header_id)
-    {
-        return ngx_oc_next_header_filter(r);
-    }
-
-    u = r->upstream;
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    /*
-     * the upstream's own header only (once it is finalized u->cleanup is
-     * unset: an intercepted error's page), and no cache, store or
-     * post_action that would keep the first attempt running
-     */
-
-    if (r != r->main
-        || !(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_DELETE))
-        || r->headers_in.content_length_n > 0
-        || r->headers_in.chunked
-        || r->header_sent
-        || u->cleanup == NULL
-        || u->header_sent
-        || u->store
-#if (NGX_HTTP_CACHE)
-        || r->cache
-#endif
-        || clcf->post_action.data)
-    {
-        return ngx_oc_next_header_filter(r);
-    }
-
-    ctx = ngx_oc_get_ctx(r, omcf);
-
-    if (ctx == NULL || ctx->replayed) {
-        return ngx_oc_next_header_filter(r);
-    }
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "oc_pass: upstream answered 401, sending the request "
-                  "again with a new token of \"%V\"", &oi->block);
-
-    ctx->replayed = 1;
-    ctx->header_only = r->header_only;
-
-    ctx->replay.handler = ngx_oc_replay_handler;
-    ctx->replay.data = r;
-    ctx->replay.log = r->connection->log;
-
-    ngx_post_event(&ctx->replay, &ngx_posted_events);
-
-    r->main->count++;
-    r->header_only = 1;
-
-    return NGX_OK;
-}
-
-
-/*
- * The request starts again at this module's precontent handler: same
- * location, URI and arguments, no rewrite or access check run twice; it
- * waits for the new token like any request, and the content handler
- * makes a new upstream.  The rest is what an internal redirect resets.
- */
-
-static void
-ngx_oc_replay_handler(ngx_event_t *ev)
-{
-    ngx_uint_t                  i;
-    ngx_oc_ctx_t               *ctx;
-    ngx_connection_t           *c;
-    ngx_http_request_t         *r;
-    ngx_oc_main_conf_t         *omcf;
-    ngx_http_phase_handler_t   *ph;
-    ngx_http_core_main_conf_t  *cmcf;
-
-    r = ev->data;
-    c = r->connection;
-
-    ngx_http_set_log_request(c->log, r);
-
-    ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
-    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
-    cmcf = ngx_http_get_module_main_conf(r, ngx_http_core_module);
-
-    ph = cmcf->phase_engine.handlers;
-
-    for (i = 0; ph[i].checker; i++) {
-        if (ph[i].handler == ngx_oc_handler) {
-            break;
-        }
-    }
-
-    if (!r->done || ph[i].checker == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
-                      "oc_retry_on_401: the first attempt was not "
-                      "finalized as expected");
-        ngx_http_finalize_request(r, NGX_ERROR);
-        ngx_http_run_posted_requests(c);
-        return;
-    }
-
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0, "oc pass: replay");
-
-    r->done = 0;
-    r->request_complete = 0;
-    r->header_only = ctx->header_only;
-
-    ngx_http_clean_header(r);
-
-    ngx_memzero(r->ctx, sizeof(void *) * ngx_http_max_module);
-    ngx_http_set_ctx(r, ctx, ngx_oc_module);
-
-#if (NGX_HTTP_GZIP)
-    r->gzip_tested = 0;
-    r->gzip_ok = 0;
-    r->gzip_vary = 0;
-#endif
-
-    ctx->deadline = ngx_current_msec + omcf->wait_timeout;
-
-    c->log->action = NULL;
-
-    r->phase_handler = i;
-    r->read_event_handler = ngx_http_block_reading;
-    r->write_event_handler = ngx_http_core_run_phases;
-
-    ngx_http_core_run_phases(r);
-    ngx_http_run_posted_requests(c);
-}
-
-
-static ngx_int_t
-ngx_oc_authorization_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_oc_instance_t   *oi;
-    ngx_oc_loc_conf_t   *olcf;
-    ngx_oc_main_conf_t  *omcf;
-
-    olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
-    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
-
-    oi = olcf->instance;
-
-    /* a family's tokens are never in a variable */
-
-    if (oi == NULL || oi->family
-        || ngx_oc_shm_refresh(omcf, oi) != NGX_OC_READY)
-    {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->data = ngx_pnalloc(r->pool, oi->header.len);
-    if (v->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(v->data, oi->header.data, oi->header.len);
-
-    v->len = oi->header.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_oc_instance_id_variable(ngx_http_request_t *r,
-    ngx_http_variable_value_t *v, uintptr_t data)
-{
-    ngx_oc_instance_t  *oi;
-    ngx_oc_loc_conf_t  *olcf;
-
-    olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
-
-    oi = ngx_oc_request_instance(r, olcf->instance);
-
-    if (oi == NULL || oi->id_text.len == 0) {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    v->data = ngx_pnalloc(r->pool, oi->id_text.len);
-    if (v->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(v->data, oi->id_text.data, oi->id_text.len);
-
-    v->len = oi->id_text.len;
-    v->valid = 1;
-    v->no_cacheable = 1;
-    v->not_found = 0;
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_oc_add_variables(ngx_conf_t *cf)
-{
-    ngx_http_variable_t  *var, *v;
-
-    for (v = ngx_oc_vars; v->name.len; v++) {
-        var = ngx_http_add_variable(cf, &v->name, v->flags);
-        if (var == NULL) {
-            return NGX_ERROR;
-        }
-
-        var->get_handler = v->get_handler;
-        var->data = v->data;
-    }
-
-    return NGX_OK;
-}
-
-
 /*
  * the handler runs in the precontent phase, after every access check:
  * a request that access rules refuse never starts a resolution, and
@@ -1289,7 +747,7 @@ ngx_oc_add_variables(ngx_conf_t *cf)
  */
 
 ngx_int_t
-ngx_oc_handler_init(ngx_conf_t *cf)
+ngx_oc_handler_init(ngx_conf_t *cf, ngx_uint_t retry)
 {
     ngx_http_handler_pt        *h;
     ngx_http_core_main_conf_t  *cmcf;
@@ -1312,15 +770,21 @@ ngx_oc_handler_init(ngx_conf_t *cf)
 
     *h = ngx_oc_rewrite_handler;
 
+    /*
+     * pushed after ngx_http_rewrite_module's (which precedes this filter
+     * module in the module list, static or dynamic): the phase engine
+     * runs a phase's handlers last pushed first, so this one sees the URI
+     * the location was chosen for, before a "rewrite ... break" changes it
+     */
+
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
     if (h == NULL) {
         return NGX_ERROR;
     }
 
-    *h = ngx_oc_rewrite_handler;
+    *h = retry ? ngx_oc_location_handler : ngx_oc_rewrite_handler;
 
-    ngx_oc_next_header_filter = ngx_http_top_header_filter;
-    ngx_http_top_header_filter = ngx_oc_header_filter;
+    ngx_oc_retry_init();
 
     ngx_oc_authorization_hash = ngx_hash_key((u_char *) "authorization",
                                              sizeof("authorization") - 1);

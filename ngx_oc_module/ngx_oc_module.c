@@ -27,6 +27,9 @@ typedef struct {
     ngx_uint_t                  zone_line;
 
     ngx_oc_pass_checks_t        checks;
+
+    /* an oc_pass location has oc_retry_on_401 on */
+    ngx_flag_t                  retry_on_401;
 } ngx_oc_main_conf_ext_t;
 
 
@@ -422,6 +425,10 @@ ngx_oc_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ext = ngx_http_conf_get_module_main_conf(cf, ngx_oc_module);
 
+    if (conf->retry_on_401) {
+        ext->retry_on_401 = 1;
+    }
+
     if (ngx_oc_pass_check(cf, &ext->checks, conf, prev, written) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
@@ -751,7 +758,9 @@ ngx_oc_postconfiguration(ngx_conf_t *cf)
         }
     }
 
-    if (ngx_oc_handler_init(cf) != NGX_OK) {
+    if (ngx_oc_handler_init(cf, ((ngx_oc_main_conf_ext_t *) omcf)->retry_on_401)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

@@ -211,9 +211,11 @@ ngx_int_t ngx_oc_send_json(ngx_http_request_t *r, ngx_uint_t status,
     ngx_buf_t *b);
 
 /* ngx_oc_handler.c */
-ngx_int_t ngx_oc_add_variables(ngx_conf_t *cf);
-ngx_int_t ngx_oc_handler_init(ngx_conf_t *cf);
+ngx_int_t ngx_oc_handler_init(ngx_conf_t *cf, ngx_uint_t retry);
 void ngx_oc_wake_waiters(ngx_oc_instance_t *oi);
+
+/* ngx_oc_variables.c */
+ngx_int_t ngx_oc_add_variables(ngx_conf_t *cf);
 
 /* ngx_oc_shm.c */
 uint64_t ngx_oc_now_ms(void);

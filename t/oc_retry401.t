@@ -60,8 +60,10 @@ sub wait_for {
 
 # /crm/ as in OCConf, plus: a location that turns the retry off, one without
 # proxy buffering, one with keep-alive connections to the upstream, one
-# whose rewrite must not run twice, one whose error_page takes the 401, one
-# with a cache, and an HTTP/2 port
+# whose "rewrite ... break" changes the URI (the replay, an internal
+# redirect, must come back to this location), one whose error_page takes
+# the 401, one with a cache, /up/ with a log of $upstream_status, reached
+# by an error_page and by a "rewrite ... last", and an HTTP/2 port
 sub conf {
     my (%o) = @_;
     my $workers = $o{workers} // 1;
@@ -81,6 +83,8 @@ http {
     %%TEST_GLOBALS_HTTP%%
 
     proxy_cache_path  %%TESTDIR%%/cache  keys_zone=c:1m;
+
+    log_format  up  '\$request_uri \$uri \$status "\$upstream_status"';
 
     upstream hub {
         server     $hub;
@@ -113,6 +117,12 @@ http {
         location /off/ {
             oc_pass          pd;
             oc_retry_on_401  off;
+            proxy_pass       %%OC_API_URL%%/hubs/crm/;
+        }
+
+        location /lon/ {
+            oc_pass          pd;
+            oc_retry_on_401  on;
             proxy_pass       %%OC_API_URL%%/hubs/crm/;
         }
 
@@ -150,6 +160,32 @@ http {
             oc_pass      pd;
             proxy_cache  c;
             proxy_pass   %%OC_API_URL%%/hubs/crm/;
+        }
+
+        location /up/ {
+            oc_pass     pd;
+            access_log  %%TESTDIR%%/up.log up;
+            proxy_pass  %%OC_API_URL%%/hubs/crm/;
+        }
+
+        location /via/ {
+            error_page  404 = /up/contacts;
+            return      404;
+        }
+
+        location /old/ {
+            rewrite  ^/old/(.*)\$  /up/\$1  last;
+        }
+
+        location /named/ {
+            error_page  404 = \@crm;
+            return      404;
+        }
+
+        location \@crm {
+            oc_pass     pd;
+            rewrite     ^  /elements/api-v2/hubs/crm/contacts  break;
+            proxy_pass  %%SIM_URL%%;
         }
 
         location = /ping {
@@ -443,7 +479,85 @@ for my $loc (qw(ie cached)) {
     $t->stop;
 }
 
-# default off: the 401 reaches the client
+# the replay is an internal redirect to the URI the location was chosen
+# for: a request that came by an error_page or a "rewrite ... last" comes
+# back to the same location, one that came to a named location comes back
+# the way it came; a second 401, to the new token, reaches the
+# client; nothing of the tokens or secrets reaches the client or the logs
+{
+    my $t = OCTest->new;
+    my $sim = $t->sim;
+    $t->write_conf(conf())->run;
+
+    like(http_get('/up/contacts'), qr/ 200 /, 'redirected: warm');
+    my @tokens;
+
+    for my $case ([ '/via/x?a=1', 'error_page' ], [ '/old/contacts', 'last' ],
+                  [ '/named/x', 'named location' ])
+    {
+        my ($uri, $name) = @$case;
+        my ($old, $new) = rotate($sim);
+        push @tokens, $old, $new;
+        my $r = http_get($uri);
+
+        like($r, qr{^HTTP/1\.1 200 }, "$name: 200, not the 401");
+        is(status_lines($r), 1, "$name: one answer on the wire");
+        is(scalar(() = $r =~ /^Content-Length:/mgi), 1,
+           "$name: one Content-Length, none left from the 401");
+        like(http_body($r), qr/^\[/, "$name: the hub's body");
+        my @hub = hub_calls($sim);
+        is_deeply([ tokens(@hub) ], [ $old, $new ],
+                  "$name: two hub calls, old token, then new");
+        is_deeply([ map { $_->{path} } @hub ],
+                  [ ('/elements/api-v2/hubs/crm/contacts') x 2 ],
+                  "$name: the same location both times");
+        is($sim->count('GET /instances/{id}'), 1, "$name: one GET by id");
+        is($sim->count('POST /instances'), 0, "$name: no POST");
+    }
+
+    ok(wait_for(sub { ($t->read_file('up.log') // '') =~ tr/\n// >= 3 }),
+       'redirected: logged');
+    my @up = split /\n/, $t->read_file('up.log');
+    like($up[1], qr{^/via/x\?a=1 /up/contacts 200 "[^"]*401 : 200"$},
+         'error_page: $upstream_status shows both answers');
+    like($up[2], qr{^/old/contacts /up/contacts 200 "401 : 200"$},
+         'last: $upstream_status shows both answers');
+
+    # a second 401, to the new token: passed on, no third call
+    my ($old, $new) = rotate($sim);
+    push @tokens, $old, $new;
+    $sim->fault(endpoint => 'GET /hubs/contacts', count => 2, status => 401);
+
+    my $r = http_get('/up/contacts');
+    like($r, qr{^HTTP/1\.1 401 }, 'second 401 to the new token: passed on');
+    is(status_lines($r), 1, 'second 401 to the new token: one answer');
+    like(http_body($r), qr/Injected fault/,
+         "second 401 to the new token: the hub's body");
+    is_deeply([ tokens(hub_calls($sim)) ], [ $old, $new ],
+              'second 401 to the new token: old token, then new, no more');
+    is(scalar $t->grep_log(qr/sending the request again/), 4,
+       'one replay per request');
+    is($sim->count('POST /instances'), 0, 'second 401: no POST');
+
+    # the second 401 marks the new token stale in turn: one more GET by
+    # id, which stands by it
+    ok(wait_for(sub { $sim->count('GET /instances/{id}') == 2 }),
+       'second 401: two GETs by id');
+    my $next = http_get('/up/contacts');
+    like($next, qr{^HTTP/1\.1 200 }, 'second 401: then success');
+    is((tokens(hub_calls($sim)))[-1], $new, 'second 401: with the new token');
+    is($sim->count('GET /instances/{id}'), 2, 'second 401: no more GETs');
+
+    my @secrets = ($sim->user_secret, $sim->org_secret, @tokens);
+    my $logs = join '', map { $t->read_file($_) // '' }
+                        qw(error.log access.log up.log);
+    ok(!(grep { index($logs . $r . $next, $_) >= 0 } @secrets),
+       'no token or secret in the logs or the answer');
+    $t->stop;
+}
+
+# default off: the 401 reaches the client; on in one location only: that
+# location replays (the handler that notes the URI is only there then)
 {
     my $t = OCTest->new;
     my $sim = $t->sim;
@@ -455,6 +569,13 @@ for my $loc (qw(ie cached)) {
          'default: the 401 reaches the client');
     is(scalar hub_calls($sim), 1, 'default: sent once');
     like(http_get('/crm/contacts'), qr/ 200 /, 'default: then success');
+
+    # on in one location only
+    my ($old, $new) = rotate($sim);
+    like(http_get('/lon/contacts'), qr{^HTTP/1\.1 200 },
+         'on in one location only: 200');
+    is_deeply([ tokens(hub_calls($sim)) ], [ $old, $new ],
+              'on in one location only: old token, then new');
     $t->stop;
 }
 
