@@ -25,11 +25,14 @@
  */
 
 
+static ngx_inline uint32_t ngx_oc_tenant_hash(u_char *p, size_t len);
+static ngx_oc_tenant_t *ngx_oc_tenant_lookup(ngx_oc_family_t *fam,
+    ngx_str_t *value);
 static ngx_int_t ngx_oc_tenant_expand(ngx_pool_t *pool, ngx_str_t *tpl,
     ngx_str_t *tenant, ngx_str_t *out);
 static ngx_int_t ngx_oc_tenant_valid(ngx_str_t *value);
 static ngx_oc_tenant_t *ngx_oc_tenant_new(ngx_oc_main_conf_t *omcf,
-    ngx_oc_family_t *fam, ngx_str_t *value);
+    ngx_oc_family_t *fam, ngx_str_t *value, uint32_t hash);
 static void ngx_oc_tenant_shrink(ngx_oc_family_t *fam);
 static ngx_int_t ngx_oc_tenant_attach(ngx_oc_main_conf_t *omcf,
     ngx_oc_tenant_t *t);
@@ -37,6 +40,9 @@ static ngx_oc_tnode_t *ngx_oc_tenant_alloc_locked(ngx_oc_main_conf_t *omcf,
     ngx_oc_tshared_t *tsh, size_t len);
 static ngx_uint_t ngx_oc_tenant_evict_locked(ngx_oc_main_conf_t *omcf,
     ngx_oc_tshared_t *tsh);
+
+
+ngx_oc_tenant_chosen_t  ngx_oc_tenant_chosen;
 
 
 /* the zone's init: the family's tree lives off the block's record */
@@ -76,8 +82,11 @@ ngx_oc_tenant_init_zone(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
 /*
  * The request's tenant: NULL with *status set when the value is invalid
  * (400) or no room is left (503).  Every request looks its tenant up in
- * the worker's tree; the shared tree is visited only when the worker has
- * no copy yet or the tenant's record has moved.
+ * the worker's tree, keyed by a cheap hash of the value; only values
+ * that are valid get into the tree, so a value found there needs no
+ * check.  The shared tree is visited only when the worker has no copy
+ * yet or the tenant's record has moved.  Nothing is allocated for a
+ * tenant the worker has a copy of.
  */
 
 ngx_oc_tenant_t *
@@ -103,26 +112,26 @@ ngx_oc_tenant_get(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
         value.data = vv->data;
     }
 
-    if (ngx_oc_tenant_valid(&value) != NGX_OK) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "oc_pass: invalid tenant value of %V for \"%V\", "
-                      "%uz bytes", &fam->var, &family->block, value.len);
-        *status = NGX_HTTP_BAD_REQUEST;
-        return NULL;
-    }
-
-    hash = ngx_crc32_short(value.data, value.len);
+    hash = ngx_oc_tenant_hash(value.data, value.len);
 
     t = (ngx_oc_tenant_t *) ngx_str_rbtree_lookup(&fam->tree, &value, hash);
 
     if (t == NULL) {
-        t = ngx_oc_tenant_new(omcf, fam, &value);
+        if (ngx_oc_tenant_valid(&value) != NGX_OK) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "oc_pass: invalid tenant value of %V for \"%V\", "
+                          "%uz bytes", &fam->var, &family->block, value.len);
+            *status = NGX_HTTP_BAD_REQUEST;
+            return NULL;
+        }
+
+        t = ngx_oc_tenant_new(omcf, fam, &value, hash);
         if (t == NULL) {
             *status = NGX_HTTP_INTERNAL_SERVER_ERROR;
             return NULL;
         }
 
-    } else {
+    } else if (ngx_queue_head(&fam->lru) != &t->lru) {
         ngx_queue_remove(&t->lru);
         ngx_queue_insert_head(&fam->lru, &t->lru);
     }
@@ -133,6 +142,142 @@ ngx_oc_tenant_get(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
     }
 
     return t;
+}
+
+
+/*
+ * The worker tree's key: 8 bytes of the value at a time, multiplied and
+ * folded.  The shared tree keeps ngx_crc32_short(), which its records are
+ * keyed by across reloads; this one lives and dies with the worker.
+ * Values that collide cost a string compare each, never a wrong tenant:
+ * the tree compares the values themselves on equal keys.
+ */
+
+static ngx_inline uint32_t
+ngx_oc_tenant_hash(u_char *p, size_t len)
+{
+    uint64_t  h, w;
+
+    h = (uint64_t) len * 0x9e3779b97f4a7c15ULL;
+
+    while (len >= 8) {
+        ngx_memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 29;
+        p += 8;
+        len -= 8;
+    }
+
+    w = 0;
+
+    while (len) {
+        w = (w << 8) | p[--len];
+    }
+
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+
+    return (uint32_t) (h ^ (h >> 32));
+}
+
+
+/*
+ * A request that made its upstream request with no ctx holds no count on
+ * its tenant's copy, which may go (ngx_oc_tenant_shrink()) once the
+ * content handler has returned.  What needs the tenant later (a 401 or a
+ * 403 of the upstream, a body still to read, $oc_instance_id) finds it
+ * again by the request's value: the same value gives the same tenant,
+ * and, if its copy went since, a new copy whose header is a new buffer.
+ * The address of the old header, which the request's ctx slot keeps, is
+ * only compared, never read.
+ */
+
+ngx_oc_instance_t *
+ngx_oc_tenant_find(ngx_http_request_t *r, ngx_oc_instance_t *family)
+{
+    ngx_str_t                   value;
+    ngx_oc_tenant_t            *t;
+    ngx_oc_main_conf_t         *omcf;
+    ngx_http_variable_value_t  *vv;
+
+    if (ngx_oc_tenant_chosen.request == r
+        && ngx_oc_tenant_chosen.oi->family == family->family)
+    {
+        return ngx_oc_tenant_chosen.oi;
+    }
+
+    vv = ngx_http_get_indexed_variable(r, family->family->index);
+
+    if (vv == NULL || vv->not_found) {
+        return NULL;
+    }
+
+    value.len = vv->len;
+    value.data = vv->data;
+
+    t = ngx_oc_tenant_lookup(family->family, &value);
+
+    if (t == NULL) {
+        return NULL;
+    }
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+
+    if (ngx_oc_tenant_recheck(omcf, &t->oi) != NGX_OK) {
+        return NULL;
+    }
+
+    return &t->oi;
+}
+
+
+/* a request's ctx takes a count on its tenant's copy, held until it ends */
+
+ngx_oc_instance_t *
+ngx_oc_tenant_hold(ngx_http_request_t *r, ngx_oc_instance_t *family)
+{
+    ngx_oc_tenant_t    *t;
+    ngx_oc_instance_t  *oi;
+
+    oi = ngx_oc_tenant_find(r, family);
+
+    if (oi != NULL) {
+        t = (ngx_oc_tenant_t *) ((u_char *) oi
+                                 - offsetof(ngx_oc_tenant_t, oi));
+        t->refs++;
+    }
+
+    return oi;
+}
+
+
+/* the value of a content handler that did not follow its precontent one */
+
+ngx_str_t *
+ngx_oc_tenant_value(ngx_http_request_t *r, ngx_oc_instance_t *family)
+{
+    ngx_oc_instance_t   *oi;
+    ngx_oc_main_conf_t  *omcf;
+
+    oi = ngx_oc_tenant_find(r, family);
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+
+    if (oi == NULL || ngx_oc_shm_refresh(omcf, oi) != NGX_OC_READY) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "oc_pass: the tenant of \"%V\" is no longer ready",
+                      &family->block);
+        return NULL;
+    }
+
+    return &oi->header;
+}
+
+
+static ngx_oc_tenant_t *
+ngx_oc_tenant_lookup(ngx_oc_family_t *fam, ngx_str_t *value)
+{
+    return (ngx_oc_tenant_t *) ngx_str_rbtree_lookup(&fam->tree, value,
+                                   ngx_oc_tenant_hash(value->data,
+                                                      value->len));
 }
 
 
@@ -157,7 +302,11 @@ ngx_oc_tenant_recheck(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
         return NGX_ERROR;
     }
 
-    t->tnode->used = ngx_time();
+    /* written once a second at most: other workers read the line too */
+
+    if (t->tnode->used != ngx_time()) {
+        t->tnode->used = ngx_time();
+    }
 
     return NGX_OK;
 }
@@ -195,7 +344,7 @@ ngx_oc_tenant_valid(ngx_str_t *value)
 
 static ngx_oc_tenant_t *
 ngx_oc_tenant_new(ngx_oc_main_conf_t *omcf, ngx_oc_family_t *fam,
-    ngx_str_t *value)
+    ngx_str_t *value, uint32_t key)
 {
     u_char              *p, hash[20];
     ngx_str_t           *tag, *src;
@@ -281,7 +430,7 @@ ngx_oc_tenant_new(ngx_oc_main_conf_t *omcf, ngx_oc_family_t *fam,
     ngx_queue_init(&oi->waiters);
 
     t->sn.str = oi->tenant;
-    t->sn.node.key = ngx_crc32_short(value->data, value->len);
+    t->sn.node.key = key;
 
     ngx_rbtree_insert(&fam->tree, &t->sn.node);
     ngx_queue_insert_head(&fam->lru, &t->lru);
@@ -373,6 +522,11 @@ ngx_oc_tenant_shrink(ngx_oc_family_t *fam)
         ngx_queue_remove(q);
         ngx_rbtree_delete(&fam->tree, &t->sn.node);
         fam->count--;
+
+        if (ngx_oc_tenant_chosen.oi == &t->oi) {
+            ngx_oc_tenant_chosen.request = NULL;
+            ngx_oc_tenant_chosen.oi = NULL;
+        }
 
         ngx_oc_shm_forget(&t->oi);
         ngx_destroy_pool(t->pool);
@@ -687,6 +841,11 @@ ngx_oc_tenant_forget(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
         }
 
         /* the worker exits: its copy of the tenant goes with it */
+
+        if (ngx_oc_tenant_chosen.oi == &t->oi) {
+            ngx_oc_tenant_chosen.request = NULL;
+            ngx_oc_tenant_chosen.oi = NULL;
+        }
 
         ngx_queue_remove(q);
         ngx_rbtree_delete(&oi->family->tree, &t->sn.node);
