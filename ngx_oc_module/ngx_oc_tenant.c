@@ -26,6 +26,10 @@
 
 
 static ngx_inline uint32_t ngx_oc_tenant_hash(u_char *p, size_t len);
+static ngx_inline ngx_oc_tenant_t *ngx_oc_tenant_walk(ngx_oc_family_t *fam,
+    ngx_str_t *value, uint32_t hash);
+static ngx_inline ngx_uint_t ngx_oc_tenant_same(u_char *a, u_char *b,
+    size_t len);
 static ngx_oc_tenant_t *ngx_oc_tenant_lookup(ngx_oc_family_t *fam,
     ngx_str_t *value);
 static ngx_int_t ngx_oc_tenant_expand(ngx_pool_t *pool, ngx_str_t *tpl,
@@ -114,7 +118,7 @@ ngx_oc_tenant_get(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
 
     hash = ngx_oc_tenant_hash(value.data, value.len);
 
-    t = (ngx_oc_tenant_t *) ngx_str_rbtree_lookup(&fam->tree, &value, hash);
+    t = ngx_oc_tenant_walk(fam, &value, hash);
 
     if (t == NULL) {
         if (ngx_oc_tenant_valid(&value) != NGX_OK) {
@@ -131,9 +135,21 @@ ngx_oc_tenant_get(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
             return NULL;
         }
 
-    } else if (ngx_queue_head(&fam->lru) != &t->lru) {
-        ngx_queue_remove(&t->lru);
-        ngx_queue_insert_head(&fam->lru, &t->lru);
+    } else {
+        if (ngx_queue_head(&fam->lru) != &t->lru) {
+            ngx_queue_remove(&t->lru);
+            ngx_queue_insert_head(&fam->lru, &t->lru);
+        }
+
+        /* ngx_oc_tenant_recheck()'s common case: the record has not moved */
+
+        if (t->tnode != NULL && t->oi.rec->generation == t->oi.gen) {
+            if (t->tnode->used != ngx_time()) {
+                t->tnode->used = ngx_time();
+            }
+
+            return t;
+        }
     }
 
     if (ngx_oc_tenant_recheck(omcf, &t->oi) != NGX_OK) {
@@ -177,6 +193,79 @@ ngx_oc_tenant_hash(u_char *p, size_t len)
     h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
 
     return (uint32_t) (h ^ (h >> 32));
+}
+
+
+/* ngx_str_rbtree_lookup(), inline: the hot path's one search */
+
+static ngx_inline ngx_oc_tenant_t *
+ngx_oc_tenant_walk(ngx_oc_family_t *fam, ngx_str_t *value, uint32_t hash)
+{
+    ngx_int_t           rc;
+    ngx_str_node_t     *n;
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    node = fam->tree.root;
+    sentinel = fam->tree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        n = (ngx_str_node_t *) node;
+
+        if (value->len != n->str.len) {
+            node = (value->len < n->str.len) ? node->left : node->right;
+            continue;
+        }
+
+        /* with a key and a length alike, the value is all but certain */
+
+        if (ngx_oc_tenant_same(value->data, n->str.data, value->len)) {
+            return (ngx_oc_tenant_t *) n;
+        }
+
+        rc = ngx_memcmp(value->data, n->str.data, value->len);
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/* equal or not, 8 bytes at a time, without a call */
+
+static ngx_inline ngx_uint_t
+ngx_oc_tenant_same(u_char *a, u_char *b, size_t len)
+{
+    uint64_t  x, y;
+
+    while (len >= 8) {
+        ngx_memcpy(&x, a, 8);
+        ngx_memcpy(&y, b, 8);
+
+        if (x != y) {
+            return 0;
+        }
+
+        a += 8;
+        b += 8;
+        len -= 8;
+    }
+
+    while (len) {
+        len--;
+
+        if (a[len] != b[len]) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -275,9 +364,8 @@ ngx_oc_tenant_value(ngx_http_request_t *r, ngx_oc_instance_t *family)
 static ngx_oc_tenant_t *
 ngx_oc_tenant_lookup(ngx_oc_family_t *fam, ngx_str_t *value)
 {
-    return (ngx_oc_tenant_t *) ngx_str_rbtree_lookup(&fam->tree, value,
-                                   ngx_oc_tenant_hash(value->data,
-                                                      value->len));
+    return ngx_oc_tenant_walk(fam, value,
+                              ngx_oc_tenant_hash(value->data, value->len));
 }
 
 
