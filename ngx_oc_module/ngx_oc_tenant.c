@@ -48,6 +48,8 @@ static ngx_uint_t ngx_oc_tenant_evict_locked(ngx_oc_main_conf_t *omcf,
 
 ngx_oc_tenant_chosen_t  ngx_oc_tenant_chosen;
 
+static ngx_uint_t  ngx_oc_tenant_zone_warned;
+
 
 /* the zone's init: the family's tree lives off the block's record */
 
@@ -705,10 +707,28 @@ ngx_oc_tenant_alloc_locked(ngx_oc_main_conf_t *omcf, ngx_oc_tshared_t *tsh,
     for (i = 0; i < 8; i++) {
 
         if (tsh->count < tsh->max) {
+
+            /*
+             * a zone too small for oc_tenants_max evicts as the bound
+             * does: no "no memory" line per new tenant, one warning
+             */
+
+            omcf->shpool->log_nomem = 0;
             tn = ngx_slab_calloc_locked(omcf->shpool,
                                         offsetof(ngx_oc_tnode_t, value) + len);
+            omcf->shpool->log_nomem = 1;
+
             if (tn != NULL) {
                 return tn;
+            }
+
+            if (!ngx_oc_tenant_zone_warned) {
+                ngx_oc_tenant_zone_warned = 1;
+                ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                              "oc_zone is full at %ui tenants of %ui allowed "
+                              "by oc_tenants_max: evicting; a tenant takes "
+                              "one %uz-byte page of the zone",
+                              tsh->count, tsh->max, ngx_pagesize);
             }
         }
 
