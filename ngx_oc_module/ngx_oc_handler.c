@@ -333,7 +333,8 @@ ngx_oc_content(ngx_http_request_t *r)
 
     if (ngx_oc_tagged(slot)) {
         value = (oi->family == NULL) ? &oi->header
-                : (ngx_oc_tenant_chosen.request == r)
+                : (ngx_oc_tenant_chosen.request == r
+                   && ngx_oc_tenant_chosen.oi->family == oi->family)
                   ? &ngx_oc_tenant_chosen.oi->header
                   : ngx_oc_tenant_value(r, oi);
 
@@ -630,6 +631,7 @@ ngx_oc_get_ctx(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf)
     if (slot != NULL && olcf->instance && olcf->instance->family) {
         ctx->tenant = ngx_oc_tenant_hold(r, olcf->instance);
     }
+
     ctx->request = r;
 
     ctx->wake.handler = ngx_oc_wake_handler;
