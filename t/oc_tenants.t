@@ -24,6 +24,7 @@ sub family_conf {
     my $workers = $o{workers} // 2;
     my $locs = $o{locations} // '';
     my $top = $o{top} // '';
+    my $wait = 3 * $OCTest::SLOW;      # seconds: valgrind is slower
     return <<"EOF";
 %%LOAD_MODULE%%
 %%TEST_GLOBALS%%
@@ -37,7 +38,7 @@ http {
     oc_user_secret          %%OC_USER_SECRET%%;
     oc_organization_secret  %%OC_ORG_SECRET%%;
     oc_api_timeout          2s;
-    oc_wait_timeout         3s;
+    oc_wait_timeout         ${wait}s;
 $top
     oc_instance crm {
         element  pipedrive;
@@ -210,7 +211,9 @@ sub conf_error {
 {
     my $t = OCTest->new;
     my $sim = $t->sim;
-    $t->write_conf(family_conf(block => '        oc_tenant_absent_ttl 1s;',
+    # the interval outlasts six requests, under valgrind too
+    my $ttl = $OCTest::SLOW;
+    $t->write_conf(family_conf(block => " oc_tenant_absent_ttl ${ttl}s;",
                                workers => 1))->run;
 
     my $r = get_as('nobody');
@@ -220,7 +223,7 @@ sub conf_error {
     is($body->{tenant}, 'nobody', 'not connected: names the tenant');
     like(get_as('nobody'), qr/ 409 /, 'not connected: again') for 1 .. 5;
     is(searches($sim)->{nobody}, 1, 'not connected: one lookup per interval');
-    sleep 1.2;
+    sleep 1.2 * $ttl;
     like(get_as('nobody'), qr/ 409 /, 'not connected: after the ttl');
     is(searches($sim)->{nobody}, 2, 'not connected: looked up again');
     is($sim->count('POST /instances'), 0, 'not connected: no create');
