@@ -203,7 +203,12 @@ ngx_oc_tenant_pass(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
 
         ti = &t->oi;
 
-        if (ctx == NULL && ngx_oc_shm_refresh(omcf, ti) == NGX_OC_READY) {
+        /* ngx_oc_tenant_get() has seen the record unmoved, most often */
+
+        if (ctx == NULL
+            && (ti->rec->generation == ti->gen ? ti->state
+                : ngx_oc_shm_refresh(omcf, ti)) == NGX_OC_READY)
+        {
             ngx_oc_tenant_chosen.request = r;
             ngx_oc_tenant_chosen.oi = ti;
             return ngx_oc_arm(r, ti);

@@ -25,6 +25,18 @@
  */
 
 
+/* the miss path stays out of the function every tenant request calls */
+
+#if (__GNUC__)
+#define ngx_oc_tenant_cold  __attribute__((noinline, cold))
+#else
+#define ngx_oc_tenant_cold
+#endif
+
+
+static ngx_oc_tenant_t *ngx_oc_tenant_miss(ngx_http_request_t *r,
+    ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *family, ngx_str_t *value,
+    uint32_t hash, ngx_int_t *status) ngx_oc_tenant_cold;
 static ngx_inline uint32_t ngx_oc_tenant_hash(u_char *p, size_t len);
 static ngx_inline ngx_oc_tenant_t *ngx_oc_tenant_walk(ngx_oc_family_t *fam,
     ngx_str_t *value, uint32_t hash);
@@ -123,35 +135,57 @@ ngx_oc_tenant_get(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
     t = ngx_oc_tenant_walk(fam, &value, hash);
 
     if (t == NULL) {
-        if (ngx_oc_tenant_valid(&value) != NGX_OK) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "oc_pass: invalid tenant value of %V for \"%V\", "
-                          "%uz bytes", &fam->var, &family->block, value.len);
-            *status = NGX_HTTP_BAD_REQUEST;
-            return NULL;
+        return ngx_oc_tenant_miss(r, omcf, family, &value, hash, status);
+    }
+
+    if (ngx_queue_head(&fam->lru) != &t->lru) {
+        ngx_queue_remove(&t->lru);
+        ngx_queue_insert_head(&fam->lru, &t->lru);
+    }
+
+    /* ngx_oc_tenant_recheck()'s common case: the record has not moved */
+
+    if (t->tnode != NULL && t->oi.rec->generation == t->oi.gen) {
+        if (t->tnode->used != ngx_time()) {
+            t->tnode->used = ngx_time();
         }
 
-        t = ngx_oc_tenant_new(omcf, fam, &value, hash);
-        if (t == NULL) {
-            *status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            return NULL;
-        }
+        return t;
+    }
 
-    } else {
-        if (ngx_queue_head(&fam->lru) != &t->lru) {
-            ngx_queue_remove(&t->lru);
-            ngx_queue_insert_head(&fam->lru, &t->lru);
-        }
+    if (ngx_oc_tenant_recheck(omcf, &t->oi) != NGX_OK) {
+        *status = NGX_HTTP_SERVICE_UNAVAILABLE;
+        return NULL;
+    }
 
-        /* ngx_oc_tenant_recheck()'s common case: the record has not moved */
+    return t;
+}
 
-        if (t->tnode != NULL && t->oi.rec->generation == t->oi.gen) {
-            if (t->tnode->used != ngx_time()) {
-                t->tnode->used = ngx_time();
-            }
 
-            return t;
-        }
+/* a value the worker has no copy of: checked, then a new copy */
+
+static ngx_oc_tenant_t *
+ngx_oc_tenant_miss(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
+    ngx_oc_instance_t *family, ngx_str_t *value, uint32_t hash,
+    ngx_int_t *status)
+{
+    ngx_oc_family_t  *fam;
+    ngx_oc_tenant_t  *t;
+
+    fam = family->family;
+
+    if (ngx_oc_tenant_valid(value) != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "oc_pass: invalid tenant value of %V for \"%V\", "
+                      "%uz bytes", &fam->var, &family->block, value->len);
+        *status = NGX_HTTP_BAD_REQUEST;
+        return NULL;
+    }
+
+    t = ngx_oc_tenant_new(omcf, fam, value, hash);
+    if (t == NULL) {
+        *status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     if (ngx_oc_tenant_recheck(omcf, &t->oi) != NGX_OK) {
