@@ -104,14 +104,8 @@ ngx_int_t ngx_oc_tenant_init_conf(ngx_conf_t *cf, ngx_oc_instance_t *oi);
 ngx_int_t ngx_oc_tenant_validate(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf);
 ngx_int_t ngx_oc_tenant_init_zone(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi);
-ngx_oc_tenant_t *ngx_oc_tenant_get(ngx_http_request_t *r,
-    ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *family, ngx_int_t *status);
-ngx_oc_instance_t *ngx_oc_tenant_find(ngx_http_request_t *r,
-    ngx_oc_instance_t *family);
-ngx_oc_instance_t *ngx_oc_tenant_hold(ngx_http_request_t *r,
-    ngx_oc_instance_t *family);
-ngx_str_t *ngx_oc_tenant_value(ngx_http_request_t *r,
-    ngx_oc_instance_t *family);
+ngx_oc_tenant_t *ngx_oc_tenant_new(ngx_oc_main_conf_t *omcf,
+    ngx_oc_family_t *fam, ngx_str_t *value, uint32_t key);
 ngx_int_t ngx_oc_tenant_recheck(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi);
 void ngx_oc_tenant_unref(ngx_oc_instance_t *oi);
@@ -124,6 +118,16 @@ void ngx_oc_tenant_count(ngx_oc_instance_t *oi, ngx_uint_t *states,
     ngx_oc_counters_t *sum, ngx_uint_t *count);
 ngx_oc_shrec_t *ngx_oc_tenant_find_locked(ngx_oc_instance_t *family,
     ngx_str_t *tenant);
+
+/* ngx_oc_tenant_pass.c */
+ngx_oc_tenant_t *ngx_oc_tenant_get(ngx_http_request_t *r,
+    ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *family, ngx_int_t *status);
+ngx_oc_instance_t *ngx_oc_tenant_find(ngx_http_request_t *r,
+    ngx_oc_instance_t *family);
+ngx_oc_instance_t *ngx_oc_tenant_hold(ngx_http_request_t *r,
+    ngx_oc_instance_t *family);
+ngx_str_t *ngx_oc_tenant_value(ngx_http_request_t *r,
+    ngx_oc_instance_t *family);
 
 /* ngx_oc_tenant_connect.c */
 char *ngx_oc_connect(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
