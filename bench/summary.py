@@ -12,7 +12,9 @@
         cg VARIANT IR REQUESTS
         cgsweep VARIANT IR REQUESTS
       ANNOTATE_DIR, when given, holds callgrind_annotate outputs
-      (self-oc.txt, incl-oc.txt) of the oc_pass variant.
+      (self-VARIANT.txt, incl-oc.txt, incl-tenant.txt).  The tenant
+      variant (a family's ready tenant) is optional: results without it
+      are summarized as before.
 """
 
 import os
@@ -20,11 +22,13 @@ import re
 import statistics
 import sys
 
-VARIANTS = ("plain", "static", "oc")
+ALL_VARIANTS = ("plain", "static", "oc", "tenant")
+VARIANTS = ALL_VARIANTS
 LABEL = {
     "plain": "plain proxy_pass",
     "static": "static proxy_set_header Authorization",
     "oc": "oc_pass",
+    "tenant": "oc_pass, a family's ready tenant",
 }
 TARGET_RATIO = 0.97     # oc_pass rps / static header rps, at least
 TARGET_EXTRA_IR = 300   # oc_pass instructions per request - plain, at most
@@ -123,7 +127,8 @@ def short(name):
 
 
 def report(results, annotate_dir):
-    meta, wrk, cg, sweep = {}, {v: [] for v in VARIANTS}, {}, {}
+    global VARIANTS
+    meta, wrk, cg, sweep = {}, {v: [] for v in ALL_VARIANTS}, {}, {}
     with open(results) as f:
         for line in f:
             w = line.split()
@@ -138,6 +143,10 @@ def report(results, annotate_dir):
                 cg[w[1]] = (int(w[2]), int(w[3]))
             elif w[0] == "cgsweep":
                 sweep[w[1]] = (int(w[2]), int(w[3]))
+
+    # an older run, or one without the family's variant
+    if not wrk["tenant"] and "tenant" not in cg:
+        VARIANTS = ALL_VARIANTS[:3]
 
     out = []
     p = out.append
@@ -184,7 +193,10 @@ def report(results, annotate_dir):
 
         p("  throughput ratios   req/s:  paired  of medians  of bests"
           "   CPU/req: paired")
-        for a, b in (("oc", "static"), ("oc", "plain"), ("static", "plain")):
+        pairs = [("oc", "static"), ("oc", "plain"), ("static", "plain")]
+        if "tenant" in VARIANTS:
+            pairs += [("tenant", "plain"), ("tenant", "oc")]
+        for a, b in pairs:
             paired_ratio[a, b] = paired(a, b, 1)
             cpu_ratio[a, b] = paired(a, b, 5, invert=True)
             p("    %-12s %20.3f %11.3f %9.3f %17.3f" % (
@@ -206,6 +218,9 @@ def report(results, annotate_dir):
           "oc-static %+.0f Ir/req" % (ir["oc"] - ir["plain"],
                                       ir["static"] - ir["plain"],
                                       ir["oc"] - ir["static"]))
+        if "tenant" in ir:
+            p("  tenant-plain %+.0f, tenant-oc %+.0f Ir/req" % (
+                ir["tenant"] - ir["plain"], ir["tenant"] - ir["oc"]))
         p("")
         return ir
 
@@ -217,45 +232,9 @@ def report(results, annotate_dir):
         sir = instructions("Instructions per proxied request, averaged over "
                            "request sizes (the sweep)", sweep)
 
-    if annotate_dir and "oc" in cg:
-        n = cg["oc"][1]
-        prof = {v: parse_annotate(os.path.join(annotate_dir,
-                                               "self-%s.txt" % v))
-                for v in VARIANTS}
-        incl = parse_annotate(os.path.join(annotate_dir, "incl-oc.txt"))
-        p("oc_pass profile (callgrind_annotate of the oc variant, Ir per "
-          "request)")
-        p("  ngx_oc_module.so, self cost:")
-        mod = [r for r in prof["oc"] if "ngx_oc_module.so" in r[2]]
-        for c, name, obj in mod:
-            p("    %8.1f  %s" % (c / n, short(name)))
-        if not mod:
-            p("    (none)")
-        p("    %8.1f  all of ngx_oc_module.so" % (sum(r[0] for r in mod) / n))
-        for c, name, obj in incl:
-            if name.endswith(":ngx_oc_handler"):
-                p("    %8.1f  ngx_oc_handler inclusive (the whole "
-                  "PRECONTENT step)" % (c / n))
-                break
-        if prof["plain"] and prof["oc"]:
-            p("  where oc_pass differs from plain, by function (self cost, "
-              "oc - plain):")
-            a = {(r[1], r[2]): r[0] / cg["plain"][1] for r in prof["plain"]}
-            b = {(r[1], r[2]): r[0] / n for r in prof["oc"]}
-            diff = sorted(((b.get(k, 0) - a.get(k, 0), k)
-                           for k in set(a) | set(b)), reverse=True)
-            for d, (name, obj) in diff[:14]:
-                if d >= 5:
-                    p("    %+8.1f  %s [%s]" % (d, short(name),
-                                              os.path.basename(obj)))
-            calls = {v: count_calls(os.path.join(annotate_dir,
-                                                 "dump-%s.out" % v),
-                                    "ngx_memalign") for v in VARIANTS}
-            if all(v in cg and calls[v] is not None for v in VARIANTS):
-                p("  request pool blocks (ngx_memalign calls) per request: "
-                  + ", ".join("%s %.2f" % (v, calls[v] / cg[v][1])
-                              for v in VARIANTS))
-        p("")
+    for pv in ("oc", "tenant"):
+        if annotate_dir and pv in cg and pv in VARIANTS:
+            profile(p, annotate_dir, cg, pv)
 
     p("Targets (information only; not asserted)")
     if med:
@@ -276,10 +255,57 @@ def report(results, annotate_dir):
                   TARGET_EXTRA_IR, what + ":", d,
                   "PASS" if d <= TARGET_EXTRA_IR else "MISS",
                   counts["static"] - counts["plain"]))
+            if "tenant" in counts:
+                d = counts["tenant"] - counts["plain"]
+                p("  tenant - plain <= %d Ir/req, %-21s %+5.0f  %s" % (
+                    TARGET_EXTRA_IR, what + ":", d,
+                    "PASS" if d <= TARGET_EXTRA_IR else "MISS"))
     if not ir and not sir:
         p("  oc_pass - plain <= %d Ir/req:  not measured" % TARGET_EXTRA_IR)
     p("=" * 72)
     print("\n".join(out))
+
+
+def profile(p, annotate_dir, cg, pv):
+    """the module's part of variant pv (oc or tenant), by function"""
+    n = cg[pv][1]
+    prof = {v: parse_annotate(os.path.join(annotate_dir,
+                                           "self-%s.txt" % v))
+            for v in VARIANTS}
+    incl = parse_annotate(os.path.join(annotate_dir, "incl-%s.txt" % pv))
+    p("%s profile (callgrind_annotate of the %s variant, Ir per "
+      "request)" % (LABEL[pv], pv))
+    p("  ngx_oc_module.so, self cost:")
+    mod = [r for r in prof[pv] if "ngx_oc_module.so" in r[2]]
+    for c, name, obj in mod:
+        p("    %8.1f  %s" % (c / n, short(name)))
+    if not mod:
+        p("    (none)")
+    p("    %8.1f  all of ngx_oc_module.so" % (sum(r[0] for r in mod) / n))
+    for c, name, obj in incl:
+        if name.endswith(":ngx_oc_handler"):
+            p("    %8.1f  ngx_oc_handler inclusive (the whole "
+              "PRECONTENT step)" % (c / n))
+            break
+    if prof["plain"] and prof[pv]:
+        p("  where %s differs from plain, by function (self cost, "
+          "%s - plain):" % (pv, pv))
+        a = {(r[1], r[2]): r[0] / cg["plain"][1] for r in prof["plain"]}
+        b = {(r[1], r[2]): r[0] / n for r in prof[pv]}
+        diff = sorted(((b.get(k, 0) - a.get(k, 0), k)
+                       for k in set(a) | set(b)), reverse=True)
+        for d, (name, obj) in diff[:14]:
+            if d >= 5:
+                p("    %+8.1f  %s [%s]" % (d, short(name),
+                                          os.path.basename(obj)))
+        calls = {v: count_calls(os.path.join(annotate_dir,
+                                             "dump-%s.out" % v),
+                                "ngx_memalign") for v in VARIANTS}
+        if all(v in cg and calls[v] is not None for v in VARIANTS):
+            p("  request pool blocks (ngx_memalign calls) per request: "
+              + ", ".join("%s %.2f" % (v, calls[v] / cg[v][1])
+                          for v in VARIANTS))
+    p("")
 
 
 def main(argv):

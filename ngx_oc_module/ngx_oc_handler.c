@@ -134,24 +134,28 @@ ngx_oc_handler(ngx_http_request_t *r)
 
 
 /*
- * a family: the tenant's own copy of the block, chosen once per request
- * (a wait or a replay comes here again with it), then as a block
+ * A family: the tenant's own copy of the block, chosen once per request
+ * (a wait or a replay comes here again with it, in its ctx), then as a
+ * block.  A ready tenant takes no ctx, as a block's request does not: the
+ * content handler finds the copy in ngx_oc_tenant_chosen, in this same
+ * run of the phases, and what comes later finds it again by the value
+ * (ngx_oc_tenant_find()).  A request that waits holds a count on it.
  */
 
 static ngx_int_t
 ngx_oc_tenant_pass(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi)
 {
-    ngx_int_t         status;
-    ngx_oc_ctx_t     *ctx;
-    ngx_oc_tenant_t  *t;
+    void               *slot;
+    ngx_int_t           status;
+    ngx_oc_ctx_t       *ctx;
+    ngx_oc_tenant_t    *t;
+    ngx_oc_instance_t  *ti;
 
-    ctx = ngx_oc_get_ctx(r, omcf);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    slot = ngx_http_get_module_ctx(r, ngx_oc_module);
+    ctx = (slot != NULL && !ngx_oc_tagged(slot)) ? slot : NULL;
 
-    if (ctx->tenant == NULL) {
+    if (ctx == NULL || ctx->tenant == NULL) {
         t = ngx_oc_tenant_get(r, omcf, oi, &status);
 
         if (t == NULL) {
@@ -159,8 +163,28 @@ ngx_oc_tenant_pass(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
                    ? ngx_oc_tenant_refuse(r, NULL, status) : status;
         }
 
-        t->refs++;
-        ctx->tenant = &t->oi;
+        ti = &t->oi;
+
+        /* ngx_oc_tenant_get() has seen the record unmoved, most often */
+
+        if (ctx == NULL
+            && (ti->rec->generation == ti->gen ? ti->state
+                : ngx_oc_shm_refresh(omcf, ti)) == NGX_OC_READY)
+        {
+            ngx_oc_tenant_chosen.request = r;
+            ngx_oc_tenant_chosen.oi = ti;
+            return ngx_oc_arm(r, ti);
+        }
+
+        ctx = ngx_oc_get_ctx(r, omcf);
+        if (ctx == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ctx->tenant == NULL) {
+            t->refs++;
+            ctx->tenant = ti;
+        }
 
     } else if (ngx_oc_tenant_recheck(omcf, ctx->tenant) != NGX_OK) {
         /* woken or replayed: the tenant may have left the zone since */
@@ -191,8 +215,12 @@ ngx_oc_request_instance(ngx_http_request_t *r, ngx_oc_instance_t *oi)
 
     slot = ngx_http_get_module_ctx(r, ngx_oc_module);
 
-    if (slot == NULL || ngx_oc_tagged(slot)) {
+    if (slot == NULL) {
         return NULL;
+    }
+
+    if (ngx_oc_tagged(slot)) {
+        return ngx_oc_tenant_find(r, oi);
     }
 
     ctx = slot;
@@ -268,7 +296,15 @@ ngx_oc_content(ngx_http_request_t *r)
     /* chosen in the precontent phase, in this same run of the phases */
 
     if (ngx_oc_tagged(slot)) {
-        value = &oi->header;
+        value = (oi->family == NULL) ? &oi->header
+                : (ngx_oc_tenant_chosen.request == r
+                   && ngx_oc_tenant_chosen.oi->family == oi->family)
+                  ? &ngx_oc_tenant_chosen.oi->header
+                  : ngx_oc_tenant_value(r, oi);
+
+        if (value == NULL) {
+            return NGX_HTTP_SERVICE_UNAVAILABLE;
+        }
 
     } else {
         ctx = slot;
@@ -569,6 +605,7 @@ ngx_oc_get_ctx(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf)
 {
     void                *slot;
     ngx_oc_ctx_t        *ctx;
+    ngx_oc_loc_conf_t   *olcf;
     ngx_pool_cleanup_t  *cln;
 
     slot = ngx_http_get_module_ctx(r, ngx_oc_module);
@@ -600,6 +637,15 @@ ngx_oc_get_ctx(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf)
     cln->data = ctx;
 
     ctx->cleanup = 1;
+
+    /* a family's request that had no ctx: its tenant is held from now */
+
+    olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
+
+    if (slot != NULL && olcf->instance && olcf->instance->family) {
+        ctx->tenant = ngx_oc_tenant_hold(r, olcf->instance);
+    }
+
     ctx->request = r;
 
     ctx->wake.handler = ngx_oc_wake_handler;

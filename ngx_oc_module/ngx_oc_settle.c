@@ -356,9 +356,15 @@ ngx_oc_failed(ngx_oc_resolver_t *res, ngx_oc_answer_e answer,
     state = ngx_oc_shm_transition(res->omcf, oi, &a);
     ngx_oc_status_resolved(oi, NGX_OC_RESOLVED_FAILED);
 
-    /* an error when requests are refused, a warning when the token stays */
+    /*
+     * an error when requests are refused, a warning when the token stays;
+     * a customer who has not connected yet is no fault: info, as the
+     * refusal's own line (a flood of unknown tenants fills no error log)
+     */
 
-    level = (state == NGX_OC_READY) ? NGX_LOG_WARN : NGX_LOG_ERR;
+    level = (state == NGX_OC_READY) ? NGX_LOG_WARN
+            : (oi->family && answer == NGX_OC_ANSWER_NONE) ? NGX_LOG_INFO
+            : NGX_LOG_ERR;
 
     if (request_id.len) {
         ngx_log_error(level, ngx_cycle->log, 0,

@@ -27,9 +27,6 @@
 
 static ngx_int_t ngx_oc_tenant_expand(ngx_pool_t *pool, ngx_str_t *tpl,
     ngx_str_t *tenant, ngx_str_t *out);
-static ngx_int_t ngx_oc_tenant_valid(ngx_str_t *value);
-static ngx_oc_tenant_t *ngx_oc_tenant_new(ngx_oc_main_conf_t *omcf,
-    ngx_oc_family_t *fam, ngx_str_t *value);
 static void ngx_oc_tenant_shrink(ngx_oc_family_t *fam);
 static ngx_int_t ngx_oc_tenant_attach(ngx_oc_main_conf_t *omcf,
     ngx_oc_tenant_t *t);
@@ -37,6 +34,9 @@ static ngx_oc_tnode_t *ngx_oc_tenant_alloc_locked(ngx_oc_main_conf_t *omcf,
     ngx_oc_tshared_t *tsh, size_t len);
 static ngx_uint_t ngx_oc_tenant_evict_locked(ngx_oc_main_conf_t *omcf,
     ngx_oc_tshared_t *tsh);
+
+
+static ngx_uint_t  ngx_oc_tenant_zone_warned;
 
 
 /* the zone's init: the family's tree lives off the block's record */
@@ -74,69 +74,6 @@ ngx_oc_tenant_init_zone(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
 
 
 /*
- * The request's tenant: NULL with *status set when the value is invalid
- * (400) or no room is left (503).  Every request looks its tenant up in
- * the worker's tree; the shared tree is visited only when the worker has
- * no copy yet or the tenant's record has moved.
- */
-
-ngx_oc_tenant_t *
-ngx_oc_tenant_get(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
-    ngx_oc_instance_t *family, ngx_int_t *status)
-{
-    uint32_t                    hash;
-    ngx_str_t                   value;
-    ngx_oc_family_t            *fam;
-    ngx_oc_tenant_t            *t;
-    ngx_http_variable_value_t  *vv;
-
-    fam = family->family;
-
-    vv = ngx_http_get_indexed_variable(r, fam->index);
-
-    if (vv == NULL || vv->not_found) {
-        value.len = 0;
-        value.data = (u_char *) "";
-
-    } else {
-        value.len = vv->len;
-        value.data = vv->data;
-    }
-
-    if (ngx_oc_tenant_valid(&value) != NGX_OK) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "oc_pass: invalid tenant value of %V for \"%V\", "
-                      "%uz bytes", &fam->var, &family->block, value.len);
-        *status = NGX_HTTP_BAD_REQUEST;
-        return NULL;
-    }
-
-    hash = ngx_crc32_short(value.data, value.len);
-
-    t = (ngx_oc_tenant_t *) ngx_str_rbtree_lookup(&fam->tree, &value, hash);
-
-    if (t == NULL) {
-        t = ngx_oc_tenant_new(omcf, fam, &value);
-        if (t == NULL) {
-            *status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            return NULL;
-        }
-
-    } else {
-        ngx_queue_remove(&t->lru);
-        ngx_queue_insert_head(&fam->lru, &t->lru);
-    }
-
-    if (ngx_oc_tenant_recheck(omcf, &t->oi) != NGX_OK) {
-        *status = NGX_HTTP_SERVICE_UNAVAILABLE;
-        return NULL;
-    }
-
-    return t;
-}
-
-
-/*
  * The record moved: it may have been evicted, and its memory be another
  * tenant's now; then the tenant takes a record again.  A record this
  * worker resolves is leased, and never evicted.  Only a record known to
@@ -157,45 +94,21 @@ ngx_oc_tenant_recheck(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
         return NGX_ERROR;
     }
 
-    t->tnode->used = ngx_time();
+    /* written once a second at most: other workers read the line too */
 
-    return NGX_OK;
-}
-
-
-/* 1 to 128 bytes of [A-Za-z0-9._:@-] */
-
-static ngx_int_t
-ngx_oc_tenant_valid(ngx_str_t *value)
-{
-    u_char  c, *p, *last;
-
-    if (value->len == 0 || value->len > NGX_OC_TENANT_MAX) {
-        return NGX_ERROR;
-    }
-
-    last = value->data + value->len;
-
-    for (p = value->data; p < last; p++) {
-        c = *p;
-
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-            || (c >= '0' && c <= '9')
-            || c == '.' || c == '_' || c == ':' || c == '@' || c == '-')
-        {
-            continue;
-        }
-
-        return NGX_ERROR;
+    if (t->tnode->used != ngx_time()) {
+        t->tnode->used = ngx_time();
     }
 
     return NGX_OK;
 }
 
 
-static ngx_oc_tenant_t *
+/* a new copy of the family's block for a tenant, in the worker's tree */
+
+ngx_oc_tenant_t *
 ngx_oc_tenant_new(ngx_oc_main_conf_t *omcf, ngx_oc_family_t *fam,
-    ngx_str_t *value)
+    ngx_str_t *value, uint32_t key)
 {
     u_char              *p, hash[20];
     ngx_str_t           *tag, *src;
@@ -282,7 +195,7 @@ ngx_oc_tenant_new(ngx_oc_main_conf_t *omcf, ngx_oc_family_t *fam,
     ngx_queue_init(&oi->waiters);
 
     t->sn.str = oi->tenant;
-    t->sn.node.key = ngx_crc32_short(value->data, value->len);
+    t->sn.node.key = key;
 
     ngx_rbtree_insert(&fam->tree, &t->sn.node);
     ngx_queue_insert_head(&fam->lru, &t->lru);
@@ -375,6 +288,11 @@ ngx_oc_tenant_shrink(ngx_oc_family_t *fam)
         ngx_rbtree_delete(&fam->tree, &t->sn.node);
         fam->count--;
 
+        if (ngx_oc_tenant_chosen.oi == &t->oi) {
+            ngx_oc_tenant_chosen.request = NULL;
+            ngx_oc_tenant_chosen.oi = NULL;
+        }
+
         ngx_oc_shm_forget(&t->oi);
         ngx_destroy_pool(t->pool);
     }
@@ -464,10 +382,28 @@ ngx_oc_tenant_alloc_locked(ngx_oc_main_conf_t *omcf, ngx_oc_tshared_t *tsh,
     for (i = 0; i < 8; i++) {
 
         if (tsh->count < tsh->max) {
+
+            /*
+             * a zone too small for oc_tenants_max evicts as the bound
+             * does: no "no memory" line per new tenant, one warning
+             */
+
+            omcf->shpool->log_nomem = 0;
             tn = ngx_slab_calloc_locked(omcf->shpool,
                                         offsetof(ngx_oc_tnode_t, value) + len);
+            omcf->shpool->log_nomem = 1;
+
             if (tn != NULL) {
                 return tn;
+            }
+
+            if (!ngx_oc_tenant_zone_warned) {
+                ngx_oc_tenant_zone_warned = 1;
+                ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                              "oc_zone is full at %ui tenants of %ui allowed "
+                              "by oc_tenants_max: evicting; a tenant takes "
+                              "one %uz-byte page of the zone",
+                              tsh->count, tsh->max, ngx_pagesize);
             }
         }
 
@@ -535,49 +471,6 @@ ngx_oc_tenant_evict_locked(ngx_oc_main_conf_t *omcf, ngx_oc_tshared_t *tsh)
     ngx_slab_free_locked(omcf->shpool, victim);
 
     return 1;
-}
-
-
-/*
- * The tenant of a value the module itself vouches for, not a variable:
- * that of an OAuth2 state (ngx_oc_oauth_tenant.c), as ngx_oc_tenant_get()
- */
-
-ngx_oc_tenant_t *
-ngx_oc_tenant_get_value(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *family,
-    ngx_str_t *value, ngx_int_t *status)
-{
-    ngx_oc_family_t  *fam;
-    ngx_oc_tenant_t  *t;
-
-    fam = family->family;
-
-    if (ngx_oc_tenant_valid(value) != NGX_OK) {
-        *status = NGX_HTTP_BAD_REQUEST;
-        return NULL;
-    }
-
-    t = (ngx_oc_tenant_t *) ngx_str_rbtree_lookup(&fam->tree, value,
-                                 ngx_crc32_short(value->data, value->len));
-
-    if (t == NULL) {
-        t = ngx_oc_tenant_new(omcf, fam, value);
-        if (t == NULL) {
-            *status = NGX_HTTP_INTERNAL_SERVER_ERROR;
-            return NULL;
-        }
-
-    } else {
-        ngx_queue_remove(&t->lru);
-        ngx_queue_insert_head(&fam->lru, &t->lru);
-    }
-
-    if (ngx_oc_tenant_recheck(omcf, &t->oi) != NGX_OK) {
-        *status = NGX_HTTP_SERVICE_UNAVAILABLE;
-        return NULL;
-    }
-
-    return t;
 }
 
 
@@ -731,6 +624,11 @@ ngx_oc_tenant_forget(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi)
         }
 
         /* the worker exits: its copy of the tenant goes with it */
+
+        if (ngx_oc_tenant_chosen.oi == &t->oi) {
+            ngx_oc_tenant_chosen.request = NULL;
+            ngx_oc_tenant_chosen.oi = NULL;
+        }
 
         ngx_queue_remove(q);
         ngx_rbtree_delete(&oi->family->tree, &t->sn.node);

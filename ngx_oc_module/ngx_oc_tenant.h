@@ -56,7 +56,7 @@ typedef struct {
     ngx_str_node_t              sn;
     ngx_queue_t                 lru;
     ngx_pool_t                 *pool;
-    ngx_uint_t                  refs;       /* requests that point at it */
+    ngx_uint_t                  refs;       /* requests' ctx that hold it */
     ngx_oc_tnode_t             *tnode;
     ngx_atomic_uint_t           epoch;
     ngx_oc_instance_t           oi;
@@ -80,6 +80,21 @@ struct ngx_oc_family_s {
 };
 
 
+/*
+ * the tenant whose value the precontent handler gave a request that has
+ * no ctx: its content handler, in the same run of the phases, reads it
+ * from here (the copy is alive until then; a copy that goes clears it)
+ */
+
+typedef struct {
+    ngx_http_request_t         *request;
+    ngx_oc_instance_t          *oi;
+} ngx_oc_tenant_chosen_t;
+
+
+extern ngx_oc_tenant_chosen_t  ngx_oc_tenant_chosen;
+
+
 /* ngx_oc_tenant.c */
 char *ngx_oc_tenant_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -90,8 +105,8 @@ ngx_int_t ngx_oc_tenant_init_conf(ngx_conf_t *cf, ngx_oc_instance_t *oi);
 ngx_int_t ngx_oc_tenant_validate(ngx_conf_t *cf, ngx_oc_main_conf_t *omcf);
 ngx_int_t ngx_oc_tenant_init_zone(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi);
-ngx_oc_tenant_t *ngx_oc_tenant_get(ngx_http_request_t *r,
-    ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *family, ngx_int_t *status);
+ngx_oc_tenant_t *ngx_oc_tenant_new(ngx_oc_main_conf_t *omcf,
+    ngx_oc_family_t *fam, ngx_str_t *value, uint32_t key);
 ngx_int_t ngx_oc_tenant_recheck(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi);
 void ngx_oc_tenant_unref(ngx_oc_instance_t *oi);
@@ -106,6 +121,16 @@ ngx_oc_shrec_t *ngx_oc_tenant_find_locked(ngx_oc_instance_t *family,
     ngx_str_t *tenant);
 ngx_oc_tenant_t *ngx_oc_tenant_get_value(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *family, ngx_str_t *value, ngx_int_t *status);
+
+/* ngx_oc_tenant_pass.c */
+ngx_oc_tenant_t *ngx_oc_tenant_get(ngx_http_request_t *r,
+    ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *family, ngx_int_t *status);
+ngx_oc_instance_t *ngx_oc_tenant_find(ngx_http_request_t *r,
+    ngx_oc_instance_t *family);
+ngx_oc_instance_t *ngx_oc_tenant_hold(ngx_http_request_t *r,
+    ngx_oc_instance_t *family);
+ngx_str_t *ngx_oc_tenant_value(ngx_http_request_t *r,
+    ngx_oc_instance_t *family);
 
 /* ngx_oc_tenant_connect.c */
 char *ngx_oc_connect(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);

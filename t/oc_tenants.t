@@ -11,8 +11,10 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use POSIX ();
 use lib 't/lib';
-use OCTest;
+use OCTest qw(:DEFAULT port);
 use JSON::PP;
+use IO::Socket::INET;
+use IO::Select;
 
 my $LIST = 'GET /elements/{key}/instances';
 
@@ -22,6 +24,7 @@ sub family_conf {
     my $workers = $o{workers} // 2;
     my $locs = $o{locations} // '';
     my $top = $o{top} // '';
+    my $wait = 3 * $OCTest::SLOW;      # seconds: valgrind is slower
     return <<"EOF";
 %%LOAD_MODULE%%
 %%TEST_GLOBALS%%
@@ -35,7 +38,7 @@ http {
     oc_user_secret          %%OC_USER_SECRET%%;
     oc_organization_secret  %%OC_ORG_SECRET%%;
     oc_api_timeout          2s;
-    oc_wait_timeout         3s;
+    oc_wait_timeout         ${wait}s;
 $top
     oc_instance crm {
         element  pipedrive;
@@ -208,7 +211,9 @@ sub conf_error {
 {
     my $t = OCTest->new;
     my $sim = $t->sim;
-    $t->write_conf(family_conf(block => '        oc_tenant_absent_ttl 1s;',
+    # the interval outlasts six requests, under valgrind too
+    my $ttl = $OCTest::SLOW;
+    $t->write_conf(family_conf(block => " oc_tenant_absent_ttl ${ttl}s;",
                                workers => 1))->run;
 
     my $r = get_as('nobody');
@@ -218,7 +223,7 @@ sub conf_error {
     is($body->{tenant}, 'nobody', 'not connected: names the tenant');
     like(get_as('nobody'), qr/ 409 /, 'not connected: again') for 1 .. 5;
     is(searches($sim)->{nobody}, 1, 'not connected: one lookup per interval');
-    sleep 1.2;
+    sleep 1.2 * $ttl;
     like(get_as('nobody'), qr/ 409 /, 'not connected: after the ttl');
     is(searches($sim)->{nobody}, 2, 'not connected: looked up again');
     is($sim->count('POST /instances'), 0, 'not connected: no create');
@@ -324,6 +329,80 @@ sub conf_error {
               'reload: no lookup again');
     is((hub_tokens($sim))[-1], $a->{token}, 'reload: the same token');
     unlike($t->error_log, qr/\[(alert|crit|emerg)\]/, 'reload: no alert');
+    $t->stop;
+}
+
+# ---- the hot path's later needs ---------------------------------------------
+
+# a ready tenant's request holds nothing on its tenant's copy: a body read
+# later, $oc_instance_id, a 401 answered after the copy went (two tenants
+# of room, two new ones while the request is at its upstream), a replay
+{
+    my $t = OCTest->new;
+    my $sim = $t->sim;
+    my %tn = map { ($_ => seed($sim, $_)) } qw(a b c d);
+    my $locs = <<"EOF";
+        location /crm2/ {
+            oc_pass          crm;
+            oc_retry_on_401  on;
+            add_header       X-Instance \$oc_instance_id always;
+            proxy_pass       %%OC_API_URL%%/hubs/crm/;
+        }
+EOF
+    $t->write_conf(family_conf(block => '        oc_tenants_max 2;',
+                               workers => 1, locations => $locs))->run;
+
+    my $r = get_as('a', '/crm2/contacts');
+    like($r, qr/ 200 /, 'later: a served');
+    like($r, qr/^X-Instance: $tn{a}{id}\r?$/mi,
+         'later: $oc_instance_id is the tenant\'s instance');
+
+    # a body that arrives late for a ready tenant: the upstream request is
+    # made after the handler, and two new tenants come meanwhile, with
+    # room for two
+    like(get_as('b'), qr/ 200 /, 'later: b ready');
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                  PeerPort => port(8080), Proto => 'tcp')
+        or die "connect: $!";
+    my $body = '{"name":"late"}';
+    print {$s} "POST /crm/contacts HTTP/1.0\r\nHost: localhost\r\n"
+               . "X-Tenant: b\r\nContent-Type: application/json\r\n"
+               . "Content-Length: " . length($body) . "\r\n\r\n";
+    sleep 0.2;
+    like(get_as('c'), qr/ 200 /, 'later: c while b\'s body is on its way');
+    like(get_as('d'), qr/ 200 /, 'later: d while b\'s body is on its way');
+    print {$s} $body;
+    my $sel = IO::Select->new($s);
+    $r = '';
+    while ($sel->can_read(5)) {
+        last unless sysread($s, $r, 65536, length $r);
+    }
+    close $s;
+    like($r, qr/^HTTP\/1\.1 20[01] /, 'later: a late body proxied');
+    my ($post) = grep { $_->{endpoint} eq 'POST /hubs/contacts' }
+                 @{ $sim->calls };
+    like($post && $post->{authorization}, qr/Element \Q$tn{b}{token}\E$/,
+         'later: the late body\'s request carried its tenant\'s token');
+
+    # a's copy goes while its request waits for a 401 of its old token
+    my $new = $sim->rotate($tn{a}{id});
+    $sim->latency(0.4);
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my $got = get_as('a', '/crm/contacts?slow=1');
+        POSIX::_exit($got =~ / (200|401) / ? 0 : 1);
+    }
+    sleep 0.1;
+    like(get_as('c'), qr/ 200 /, 'later: c while a waits');
+    like(get_as('d'), qr/ 200 /, 'later: d while a waits');
+    waitpid($pid, 0);
+    is($?, 0, 'later: a answered 200 or its upstream\'s 401');
+    $sim->latency(0);
+    like(get_as('a', '/crm2/contacts'), qr/ 200 /,
+         'later: a served again (a replay if its token was stale)');
+    is((hub_tokens($sim))[-1], $new, 'later: with its new token');
+    cmp_ok(family()->{tenants}{evicted}, '>=', 2, 'later: tenants evicted');
+    unlike($t->error_log, qr/\[(alert|crit|emerg)\]/, 'later: no alert');
     $t->stop;
 }
 
