@@ -371,6 +371,7 @@ ngx_oc_content_later(ngx_http_request_t *r, ngx_int_t rc)
 {
     void                *slot;
     ngx_oc_ctx_t        *ctx;
+    ngx_oc_instance_t   *oi;
     ngx_oc_loc_conf_t   *olcf;
     ngx_oc_main_conf_t  *omcf;
 
@@ -390,7 +391,13 @@ ngx_oc_content_later(ngx_http_request_t *r, ngx_int_t rc)
 
     if (ngx_oc_tagged(slot)) {
         olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
-        ngx_oc_choose(ctx, olcf->instance);
+        oi = olcf->instance->family ? ctx->tenant : olcf->instance;
+
+        if (oi == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_oc_choose(ctx, oi);
     }
 
     ctx->create_request = r->upstream->create_request;
