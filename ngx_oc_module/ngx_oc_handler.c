@@ -135,9 +135,9 @@ ngx_oc_handler(ngx_http_request_t *r)
 
 /*
  * A family: the tenant's own copy of the block, chosen once per request
- * (a wait or a replay comes here again with it, in its ctx), then as a
- * block.  A ready tenant takes no ctx, as a block's request does not: the
- * content handler finds the copy in ngx_oc_tenant_chosen, in this same
+ * (a wait comes here again with it, in its ctx; a replay, after its
+ * internal redirect, chooses again), then as a block.  A ready tenant
+ * takes no ctx, as a block's request does not: the content handler finds the copy in ngx_oc_tenant_chosen, in this same
  * run of the phases, and what comes later finds it again by the value
  * (ngx_oc_tenant_find()).  A request that waits holds a count on it.
  */
@@ -159,7 +159,8 @@ ngx_oc_tenant_pass(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
         t = ngx_oc_tenant_get(r, omcf, oi, &status);
 
         if (t == NULL) {
-            return status == NGX_HTTP_BAD_REQUEST
+            return (status == NGX_HTTP_BAD_REQUEST
+                    || status == NGX_HTTP_SERVICE_UNAVAILABLE)
                    ? ngx_oc_tenant_refuse(r, NULL, status) : status;
         }
 
@@ -187,8 +188,8 @@ ngx_oc_tenant_pass(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
         }
 
     } else if (ngx_oc_tenant_recheck(omcf, ctx->tenant) != NGX_OK) {
-        /* woken or replayed: the tenant may have left the zone since */
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+        /* woken: the tenant may have left the zone since */
+        return ngx_oc_tenant_refuse(r, NULL, NGX_HTTP_SERVICE_UNAVAILABLE);
     }
 
     oi = ctx->tenant;

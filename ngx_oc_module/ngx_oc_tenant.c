@@ -500,11 +500,14 @@ ngx_int_t
 ngx_oc_tenant_refuse(ngx_http_request_t *r, ngx_oc_instance_t *oi,
     ngx_uint_t status)
 {
-    u_char       *p;
-    size_t        len;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_str_t     block, error, reason;
+    u_char           *p;
+    size_t            len;
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_str_t         block, error, reason, authorize, retry;
+    ngx_table_elt_t  *h;
+
+    ngx_str_null(&authorize);
 
     if (status == NGX_HTTP_BAD_REQUEST) {
         ngx_str_set(&error, "invalid tenant");
@@ -512,11 +515,31 @@ ngx_oc_tenant_refuse(ngx_http_request_t *r, ngx_oc_instance_t *oi,
                     "A-Z a-z 0-9 . _ : @ -");
         ngx_str_null(&block);
 
+    } else if (status == NGX_HTTP_SERVICE_UNAVAILABLE) {
+
+        /* no room for the tenant now: others are being resolved */
+
+        ngx_str_set(&error, "instance unavailable");
+        ngx_str_set(&reason, "no room for the tenant now, retry later");
+        ngx_str_null(&block);
+        oi = NULL;
+
+        ngx_str_set(&retry, "1");
+
+        h = ngx_oc_push_header(&r->headers_out.headers, "Retry-After",
+                               &retry);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
     } else {
         ngx_str_set(&error, "not connected");
         ngx_str_set(&reason, "this customer has not connected the "
                     "application yet");
         block = oi->family->oi->block;
+
+        /* an oauth2 family's customer connects by consent: where */
+        authorize = oi->oauth_start;
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "oc_pass: tenant \"%V\" of \"%V\" is not connected",
@@ -538,6 +561,11 @@ ngx_oc_tenant_refuse(ngx_http_request_t *r, ngx_oc_instance_t *oi,
                + ngx_escape_json(NULL, oi->element.data, oi->element.len);
     }
 
+    if (authorize.len) {
+        len += sizeof(",\"authorize\":\"\"") - 1 + authorize.len
+               + ngx_escape_json(NULL, authorize.data, authorize.len);
+    }
+
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -556,7 +584,16 @@ ngx_oc_tenant_refuse(ngx_http_request_t *r, ngx_oc_instance_t *oi,
         *p++ = '"';
     }
 
-    b->last = ngx_sprintf(p, ",\"reason\":\"%V\"}\n", &reason);
+    p = ngx_sprintf(p, ",\"reason\":\"%V\"", &reason);
+
+    if (authorize.len) {
+        p = ngx_cpymem(p, ",\"authorize\":\"",
+                       sizeof(",\"authorize\":\"") - 1);
+        p = (u_char *) ngx_escape_json(p, authorize.data, authorize.len);
+        *p++ = '"';
+    }
+
+    b->last = ngx_cpymem(p, "}\n", 2);
     return ngx_oc_send_json(r, status, b);
 }
 

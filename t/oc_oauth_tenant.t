@@ -202,6 +202,8 @@ $sim->consent('allow');
     my $r = get_as('acme');
     like($r, qr/ 409 /, 'before: not connected');
     is(json_of($r)->{error}, 'not connected', 'before: says so');
+    is(json_of($r)->{authorize}, '/oauth/start',
+       'before: says where the customer consents');
     is($sim->count('POST /instances'), 0, 'before: nothing created');
 
     $sim->reset;

@@ -287,6 +287,49 @@ sub conf_error {
     $t->stop;
 }
 
+# ---- no room: every tenant kept is being resolved ----------------------------
+
+{
+    my $t = OCTest->new;
+    my $sim = $t->sim;
+    seed($sim, $_) for qw(r1 r2 r3);
+    $t->write_conf(family_conf(block => '        oc_tenants_max 2;',
+                               workers => 1))->run;
+
+    # both tenants the zone may keep are held in their lookups
+    $sim->fault(endpoint => 'GET /elements/{key}/instances', count => 2,
+                delay => 1.5);
+
+    my @held;
+    for my $tn (qw(r1 r2)) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
+                                      PeerPort => port(8080))
+            or die "connect: $!";
+        print $s "GET /crm/contacts HTTP/1.0\r\nHost: localhost\r\n"
+                 . "X-Tenant: $tn\r\n\r\n";
+        push @held, $s;
+    }
+    sleep 0.5;
+
+    my $r = get_as('r3');
+    like($r, qr{^HTTP/1\.1 503 }, 'no room: 503 for a third tenant');
+    like($r, qr/^Retry-After: 1\r$/m, 'no room: Retry-After');
+    like($r, qr/^Content-Type: application\/json/mi, 'no room: a JSON body');
+    like($r, qr/"error":"instance unavailable".*"reason":"no room/,
+         'no room: the body says why');
+    unlike($r, qr/pd-r\d|Element/, 'no room: no token in the answer');
+    is(searches($sim)->{r3}, undef, 'no room: no lookup for it');
+
+    for my $s (@held) {
+        local $/;
+        my $got = <$s> // '';
+        like($got, qr{^HTTP/1\.1 200 }, 'no room: a held tenant served');
+    }
+    like($t->error_log, qr/no room in oc_zone for tenant of "crm"/,
+         'no room: logged');
+    $t->stop;
+}
+
 # ---- eviction ---------------------------------------------------------------
 
 {
