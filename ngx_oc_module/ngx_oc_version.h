@@ -9,7 +9,7 @@
 
 
 /* the one version string: CHANGELOG.md and debian/changelog agree with it */
-#define NGX_OC_VERSION              "0.2.0"
+#define NGX_OC_VERSION              "0.3.0"
 #define NGX_OC_VER                  "ngx_oc_module/" NGX_OC_VERSION
 
 
