@@ -789,15 +789,17 @@ ngx_oc_curl_closesocket(void *clientp, curl_socket_t s)
 
     /*
      * curl's hash may still hold the socket for a CURL_POLL_REMOVE to come:
-     * it names nothing from now on; while curl_multi_cleanup() runs the
-     * hash cannot be told, and ngx_oc_curl_done() frees what is left
+     * it names nothing from now on; a libcurl that cannot be told while
+     * curl_multi_cleanup() runs may still name the record: it stays, and
+     * ngx_oc_curl_done() frees it
      */
 
-    mrc = ngx_oc_multi ? curl_multi_assign(ngx_oc_multi, s, NULL)
-                       : CURLM_BAD_HANDLE;
+    if (ngx_oc_multi != NULL) {
+        mrc = curl_multi_assign(ngx_oc_multi, s, NULL);
 
-    if (mrc != CURLM_OK && mrc != CURLM_BAD_SOCKET) {
-        return rc;
+        if (mrc != CURLM_OK && mrc != CURLM_BAD_SOCKET) {
+            return rc;
+        }
     }
 
     for (q = ngx_queue_head(&ngx_oc_curl_socks);
