@@ -9,12 +9,34 @@
 #include "ngx_oc_version.h"
 
 
+/*
+ * a socket of curl's, watched by nginx: what curl_multi_assign() keeps,
+ * so that a late CURL_POLL_REMOVE never names a connection that nginx
+ * has handed out again; conn is NULL once the socket is closed
+ */
+
+typedef struct {
+    ngx_connection_t    *conn;
+    ngx_queue_t          queue;
+    curl_socket_t        fd;
+    dev_t                dev;
+    ino_t                ino;
+} ngx_oc_curl_sock_t;
+
+
 static int ngx_oc_curl_socket(CURL *easy, curl_socket_t s, int what,
     void *userp, void *socketp);
 static int ngx_oc_curl_timer(CURLM *multi, long timeout_ms, void *userp);
 static void ngx_oc_curl_event_handler(ngx_event_t *ev);
 static void ngx_oc_curl_timer_handler(ngx_event_t *ev);
-static void ngx_oc_curl_close(ngx_connection_t *c);
+static int ngx_oc_curl_closesocket(void *clientp, curl_socket_t s);
+static ngx_int_t ngx_oc_curl_sock_attach(ngx_oc_curl_sock_t *sock,
+    curl_socket_t s);
+static ngx_uint_t ngx_oc_curl_sock_same(ngx_oc_curl_sock_t *sock,
+    curl_socket_t s);
+static void ngx_oc_curl_sock_detach(ngx_oc_curl_sock_t *sock,
+    ngx_uint_t flags);
+static void ngx_oc_curl_sock_free(ngx_oc_curl_sock_t *sock);
 static void ngx_oc_curl_finished(void);
 static ngx_int_t ngx_oc_http_add(ngx_oc_http_t *h);
 static CURLcode ngx_oc_http_setopts(ngx_oc_http_t *h, CURL *e);
@@ -28,6 +50,7 @@ static void ngx_oc_http_free_headers(ngx_oc_http_t *h);
 static CURLM        *ngx_oc_multi;
 static ngx_event_t   ngx_oc_curl_timer_event;
 static ngx_log_t    *ngx_oc_curl_log;
+static ngx_queue_t   ngx_oc_curl_socks;
 
 /*
  * oc_api_connections: at most that many transfers in the multi handle;
@@ -58,6 +81,7 @@ ngx_oc_curl_init(ngx_cycle_t *cycle)
     ngx_oc_curl_running = 0;
 
     ngx_queue_init(&ngx_oc_curl_waiting);
+    ngx_queue_init(&ngx_oc_curl_socks);
 
     ngx_oc_curl_next_event.handler = ngx_oc_curl_next_handler;
     ngx_oc_curl_next_event.log = cycle->log;
@@ -106,6 +130,9 @@ ngx_oc_curl_init(ngx_cycle_t *cycle)
 void
 ngx_oc_curl_done(ngx_cycle_t *cycle)
 {
+    ngx_queue_t         *q;
+    ngx_oc_curl_sock_t  *sock;
+
     if (ngx_oc_multi == NULL) {
         return;
     }
@@ -118,8 +145,18 @@ ngx_oc_curl_done(ngx_cycle_t *cycle)
         ngx_delete_posted_event(&ngx_oc_curl_next_event);
     }
 
+    /* the cached connections close here, through the close callback */
+
     curl_multi_cleanup(ngx_oc_multi);
     ngx_oc_multi = NULL;
+
+    /* curl names no socket any more: what it did not remove goes */
+
+    while (!ngx_queue_empty(&ngx_oc_curl_socks)) {
+        q = ngx_queue_head(&ngx_oc_curl_socks);
+        sock = ngx_queue_data(q, ngx_oc_curl_sock_t, queue);
+        ngx_oc_curl_sock_free(sock);
+    }
 
     curl_global_cleanup();
 }
@@ -333,6 +370,15 @@ ngx_oc_http_setopts(ngx_oc_http_t *h, CURL *e)
     ngx_oc_setopt(CURLOPT_WRITEDATA, h);
     ngx_oc_setopt(CURLOPT_HEADERFUNCTION, ngx_oc_http_header);
     ngx_oc_setopt(CURLOPT_HEADERDATA, h);
+
+    /*
+     * the module closes curl's sockets, out of the event loop first; the
+     * connection may outlive this handle in curl's cache: no per-handle
+     * data for the callback
+     */
+
+    ngx_oc_setopt(CURLOPT_CLOSESOCKETFUNCTION, ngx_oc_curl_closesocket);
+    ngx_oc_setopt(CURLOPT_CLOSESOCKETDATA, (void *) NULL);
 
     if (ngx_oc_curl_verify) {
         ngx_oc_setopt(CURLOPT_SSL_VERIFYPEER, 1L);
@@ -614,41 +660,60 @@ static int
 ngx_oc_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp,
     void *socketp)
 {
-    ngx_connection_t  *c = socketp;
+    ngx_oc_curl_sock_t  *sock = socketp;
 
-    ngx_event_t  *rev, *wev;
+    ngx_event_t       *rev, *wev;
+    ngx_connection_t  *c;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_oc_curl_log, 0,
                    "oc curl: socket %d, poll %d", (int) s, what);
 
+    /*
+     * curl may close a socket without the close callback and say
+     * CURL_POLL_REMOVE only after (libcurl 7.88 does for one that has not
+     * finished connecting): the close took it out of epoll, and the number
+     * may name another socket by now, so no epoll_ctl() for it
+     */
+
+    if (sock != NULL && sock->conn != NULL
+        && !ngx_oc_curl_sock_same(sock, s))
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_oc_curl_log, 0,
+                       "oc curl: socket %d closed by curl", (int) s);
+
+        ngx_oc_curl_sock_detach(sock, NGX_CLOSE_EVENT);
+    }
+
     if (what == CURL_POLL_REMOVE) {
-        if (c != NULL) {
-            ngx_oc_curl_close(c);
-            curl_multi_assign(ngx_oc_multi, s, NULL);
+        if (sock != NULL) {
+            ngx_oc_curl_sock_free(sock);
+            (void) curl_multi_assign(ngx_oc_multi, s, NULL);
         }
 
         return 0;
     }
 
-    if (c == NULL) {
-        c = ngx_get_connection(s, ngx_oc_curl_log);
-        if (c == NULL) {
+    if (sock == NULL) {
+        sock = ngx_alloc(sizeof(ngx_oc_curl_sock_t), ngx_oc_curl_log);
+        if (sock == NULL) {
             return -1;
         }
 
-        c->data = ngx_oc_multi;
+        sock->conn = NULL;
+        sock->fd = CURL_SOCKET_BAD;
+        ngx_queue_insert_tail(&ngx_oc_curl_socks, &sock->queue);
 
-        rev = c->read;
-        wev = c->write;
-
-        rev->handler = ngx_oc_curl_event_handler;
-        wev->handler = ngx_oc_curl_event_handler;
-        rev->log = ngx_oc_curl_log;
-        wev->log = ngx_oc_curl_log;
-
-        curl_multi_assign(ngx_oc_multi, s, c);
+        if (curl_multi_assign(ngx_oc_multi, s, sock) != CURLM_OK) {
+            ngx_oc_curl_sock_free(sock);
+            return -1;
+        }
     }
 
+    if (sock->conn == NULL && ngx_oc_curl_sock_attach(sock, s) != NGX_OK) {
+        return -1;
+    }
+
+    c = sock->conn;
     rev = c->read;
     wev = c->write;
 
@@ -684,15 +749,148 @@ ngx_oc_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 }
 
 
-static void
-ngx_oc_curl_close(ngx_connection_t *c)
+/*
+ * CURLOPT_CLOSESOCKETFUNCTION: the socket leaves epoll while its number is
+ * still its own, then closes; curl may call it after CURL_POLL_REMOVE (it
+ * finds nothing to do then) or before (CURL_POLL_REMOVE finds nothing)
+ */
+
+static int
+ngx_oc_curl_closesocket(void *clientp, curl_socket_t s)
 {
+    int                  rc;
+    CURLMcode            mrc;
+    ngx_queue_t         *q, *next;
+    ngx_oc_curl_sock_t  *sock;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_oc_curl_log, 0,
+                   "oc curl: close socket %d", (int) s);
+
+    rc = 0;
+
+    /* as ngx_close_connection(): the close itself takes it out of epoll */
+
+    for (q = ngx_queue_head(&ngx_oc_curl_socks);
+         q != ngx_queue_sentinel(&ngx_oc_curl_socks);
+         q = ngx_queue_next(q))
+    {
+        sock = ngx_queue_data(q, ngx_oc_curl_sock_t, queue);
+
+        if (sock->fd == s && sock->conn != NULL) {
+            ngx_oc_curl_sock_detach(sock, NGX_CLOSE_EVENT);
+        }
+    }
+
+    if (ngx_close_socket(s) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_oc_curl_log, ngx_socket_errno,
+                      ngx_close_socket_n " %d failed", (int) s);
+        rc = 1;
+    }
+
+    /*
+     * curl's hash may still hold the socket for a CURL_POLL_REMOVE to come:
+     * it names nothing from now on; a libcurl that cannot be told while
+     * curl_multi_cleanup() runs may still name the record: it stays, and
+     * ngx_oc_curl_done() frees it
+     */
+
+    if (ngx_oc_multi != NULL) {
+        mrc = curl_multi_assign(ngx_oc_multi, s, NULL);
+
+        if (mrc != CURLM_OK && mrc != CURLM_BAD_SOCKET) {
+            return rc;
+        }
+    }
+
+    for (q = ngx_queue_head(&ngx_oc_curl_socks);
+         q != ngx_queue_sentinel(&ngx_oc_curl_socks);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        sock = ngx_queue_data(q, ngx_oc_curl_sock_t, queue);
+
+        if (sock->fd == s) {
+            ngx_oc_curl_sock_free(sock);
+        }
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_oc_curl_sock_attach(ngx_oc_curl_sock_t *sock, curl_socket_t s)
+{
+    struct stat        st;
+    ngx_event_t       *rev, *wev;
+    ngx_connection_t  *c;
+
+    /* what the socket is, to know it again: numbers are reused */
+
+    if (fstat(s, &st) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, ngx_oc_curl_log, ngx_errno,
+                      "fstat(%d) failed", (int) s);
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection(s, ngx_oc_curl_log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->data = sock;
+
+    rev = c->read;
+    wev = c->write;
+
+    rev->handler = ngx_oc_curl_event_handler;
+    wev->handler = ngx_oc_curl_event_handler;
+    rev->log = ngx_oc_curl_log;
+    wev->log = ngx_oc_curl_log;
+
+    sock->conn = c;
+    sock->fd = s;
+    sock->dev = st.st_dev;
+    sock->ino = st.st_ino;
+
+    return NGX_OK;
+}
+
+
+/* the descriptor is still the socket that was attached */
+
+static ngx_uint_t
+ngx_oc_curl_sock_same(ngx_oc_curl_sock_t *sock, curl_socket_t s)
+{
+    struct stat  st;
+
+    if (sock->fd != s || fstat(s, &st) == -1) {
+        return 0;
+    }
+
+    return st.st_dev == sock->dev && st.st_ino == sock->ino;
+}
+
+
+/*
+ * nginx stops watching the socket and its connection goes back to the
+ * free list; flags is NGX_CLOSE_EVENT when the socket is closed or about
+ * to be, so that no epoll_ctl() names its number; curl owns the descriptor
+ */
+
+static void
+ngx_oc_curl_sock_detach(ngx_oc_curl_sock_t *sock, ngx_uint_t flags)
+{
+    ngx_connection_t  *c;
+
+    c = sock->conn;
+
     if (c->read->active) {
-        ngx_del_event(c->read, NGX_READ_EVENT, 0);
+        ngx_del_event(c->read, NGX_READ_EVENT, flags);
     }
 
     if (c->write->active) {
-        ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+        ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
     }
 
     if (c->read->posted) {
@@ -703,10 +901,23 @@ ngx_oc_curl_close(ngx_connection_t *c)
         ngx_delete_posted_event(c->write);
     }
 
-    /* curl owns the descriptor and closes it itself */
-
     ngx_free_connection(c);
     c->fd = (ngx_socket_t) -1;
+
+    sock->conn = NULL;
+}
+
+
+static void
+ngx_oc_curl_sock_free(ngx_oc_curl_sock_t *sock)
+{
+    if (sock->conn != NULL) {
+        ngx_oc_curl_sock_detach(sock, ngx_oc_curl_sock_same(sock, sock->fd)
+                                      ? 0 : NGX_CLOSE_EVENT);
+    }
+
+    ngx_queue_remove(&sock->queue);
+    ngx_free(sock);
 }
 
 
