@@ -88,6 +88,7 @@ FUZZ_LINK := fuzz/ngx_oc_fuzz.c fuzz/ngx_oc_fuzz_main.c \
              ngx_oc_module/ngx_oc_api.c ngx_oc_module/ngx_oc_api_body.c \
              ngx_oc_module/ngx_oc_conf.c \
              ngx_oc_module/ngx_oc_secret.c ngx_oc_module/ngx_oc_curl.c \
+             ngx_oc_module/ngx_oc_http_answer.c \
              ngx_oc_module/ngx_oc_conf_value.c
 FUZZ_HDRS := $(wildcard fuzz/*.h ngx_oc_module/*.h)
 FUZZ_OBJS := $(FUZZ_LINK:%.c=$(FUZZ_OUT)/obj/%.o)
