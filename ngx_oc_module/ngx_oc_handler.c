@@ -51,9 +51,10 @@ typedef struct {
 
 static ngx_int_t ngx_oc_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_tenant_pass(ngx_http_request_t *r,
-    ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
+    ngx_oc_instance_t *oi);
 static ngx_inline ngx_int_t ngx_oc_arm(ngx_http_request_t *r,
     ngx_oc_instance_t *oi);
+static ngx_inline ngx_int_t ngx_oc_wrap(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_content(ngx_http_request_t *r);
 static void ngx_oc_choose(ngx_oc_ctx_t *ctx, ngx_oc_instance_t *oi)
     ngx_oc_cold;
@@ -113,6 +114,10 @@ ngx_oc_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    if (oi->family) {
+        return ngx_oc_tenant_pass(r, oi);
+    }
+
     /* ngx_oc_shm_refresh()'s fast path: the record has not moved */
 
     if (oi->rec->generation == oi->gen && oi->state == NGX_OC_READY) {
@@ -120,10 +125,6 @@ ngx_oc_handler(ngx_http_request_t *r)
     }
 
     omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
-
-    if (oi->family) {
-        return ngx_oc_tenant_pass(r, omcf, oi);
-    }
 
     if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY) {
         return ngx_oc_arm(r, oi);
@@ -137,23 +138,38 @@ ngx_oc_handler(ngx_http_request_t *r)
  * A family: the tenant's own copy of the block, chosen once per request
  * (a wait comes here again with it, in its ctx; a replay, after its
  * internal redirect, chooses again), then as a block.  A ready tenant
- * takes no ctx, as a block's request does not: the content handler finds the copy in ngx_oc_tenant_chosen, in this same
- * run of the phases, and what comes later finds it again by the value
- * (ngx_oc_tenant_find()).  A request that waits holds a count on it.
+ * takes no ctx, as a block's request does not: the content handler finds
+ * the copy in ngx_oc_tenant_chosen, in this same run of the phases, and
+ * what comes later finds it again by the value (ngx_oc_tenant_find()).
+ * A request that waits holds a count on it.
  */
 
 static ngx_int_t
-ngx_oc_tenant_pass(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
-    ngx_oc_instance_t *oi)
+ngx_oc_tenant_pass(ngx_http_request_t *r, ngx_oc_instance_t *oi)
 {
-    void               *slot;
-    ngx_int_t           status;
-    ngx_oc_ctx_t       *ctx;
-    ngx_oc_tenant_t    *t;
-    ngx_oc_instance_t  *ti;
+    void                *slot;
+    ngx_int_t            status;
+    ngx_oc_ctx_t        *ctx;
+    ngx_oc_tenant_t     *t;
+    ngx_oc_instance_t   *ti;
+    ngx_oc_main_conf_t  *omcf;
 
     slot = ngx_http_get_module_ctx(r, ngx_oc_module);
     ctx = (slot != NULL && !ngx_oc_tagged(slot)) ? slot : NULL;
+
+    if (ctx == NULL) {
+        t = ngx_oc_tenant_ready(r, oi->family);
+
+        if (t != NULL) {
+            ngx_oc_tenant_chosen.request = r;
+            ngx_oc_tenant_chosen.oi = &t->oi;
+            ngx_http_set_ctx(r, ngx_oc_tag(t->oi.header_id), ngx_oc_module);
+
+            return ngx_oc_wrap(r);
+        }
+    }
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
 
     if (ctx == NULL || ctx->tenant == NULL) {
         t = ngx_oc_tenant_get(r, omcf, oi, &status);
@@ -166,12 +182,7 @@ ngx_oc_tenant_pass(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
 
         ti = &t->oi;
 
-        /* ngx_oc_tenant_get() has seen the record unmoved, most often */
-
-        if (ctx == NULL
-            && (ti->rec->generation == ti->gen ? ti->state
-                : ngx_oc_shm_refresh(omcf, ti)) == NGX_OC_READY)
-        {
+        if (ctx == NULL && ngx_oc_shm_refresh(omcf, ti) == NGX_OC_READY) {
             ngx_oc_tenant_chosen.request = r;
             ngx_oc_tenant_chosen.oi = ti;
             return ngx_oc_arm(r, ti);
@@ -254,11 +265,18 @@ ngx_oc_arm(ngx_http_request_t *r, ngx_oc_instance_t *oi)
         ngx_http_set_ctx(r, ngx_oc_tag(oi->header_id), ngx_oc_module);
     }
 
-    /*
-     * the location's own content handler is wrapped; without one (static
-     * files, say) there is no upstream request
-     */
+    return ngx_oc_wrap(r);
+}
 
+
+/*
+ * the location's own content handler is wrapped; without one (static
+ * files, say) there is no upstream request
+ */
+
+static ngx_inline ngx_int_t
+ngx_oc_wrap(ngx_http_request_t *r)
+{
     if (r->content_handler != NULL) {
         r->content_handler = ngx_oc_content;
     }

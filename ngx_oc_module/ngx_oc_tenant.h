@@ -59,6 +59,7 @@ typedef struct {
     ngx_uint_t                  refs;       /* requests' ctx that hold it */
     ngx_oc_tnode_t             *tnode;
     ngx_atomic_uint_t           epoch;
+    time_t                      used;       /* s, when last moved in lru */
     ngx_oc_instance_t           oi;
 } ngx_oc_tenant_t;
 
@@ -123,6 +124,7 @@ ngx_oc_tenant_t *ngx_oc_tenant_get_value(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *family, ngx_str_t *value, ngx_int_t *status);
 
 /* ngx_oc_tenant_pass.c */
+void ngx_oc_tenant_touch(ngx_oc_family_t *fam, ngx_oc_tenant_t *t);
 ngx_oc_tenant_t *ngx_oc_tenant_get(ngx_http_request_t *r,
     ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *family, ngx_int_t *status);
 ngx_oc_instance_t *ngx_oc_tenant_find(ngx_http_request_t *r,
@@ -144,6 +146,212 @@ ngx_int_t ngx_oc_oauth_tenant_take(ngx_http_request_t *r,
     ngx_oc_instance_t *family, ngx_str_t *arg, ngx_oc_instance_t **tenant);
 ngx_int_t ngx_oc_oauth_tenant_connect(ngx_http_request_t *r,
     ngx_oc_instance_t *oi);
+
+
+static ngx_inline ngx_oc_tenant_t *ngx_oc_tenant_ready(ngx_http_request_t *r,
+    ngx_oc_family_t *fam);
+static ngx_inline uint32_t ngx_oc_tenant_hash(u_char *p, size_t len);
+static ngx_inline ngx_oc_tenant_t *ngx_oc_tenant_walk(ngx_oc_family_t *fam,
+    ngx_str_t *value, uint32_t hash);
+static ngx_inline ngx_uint_t ngx_oc_tenant_same(u_char *a, u_char *b,
+    size_t len);
+
+
+/*
+ * The hot path of a family's request, inline in the precontent handler:
+ * the worker's copy of the request's tenant when it is ready and its
+ * record has not moved, or NULL, and ngx_oc_tenant_get() then does it
+ * all, checks and refusals included.  Only valid values get into the
+ * worker's tree, so a value found there needs no check.
+ */
+
+static ngx_inline ngx_oc_tenant_t *
+ngx_oc_tenant_ready(ngx_http_request_t *r, ngx_oc_family_t *fam)
+{
+    ngx_str_t                   value;
+    ngx_oc_tenant_t            *t;
+    ngx_http_variable_value_t  *vv;
+
+    /* ngx_http_get_indexed_variable()'s own test, without the call */
+
+    vv = &r->variables[fam->index];
+
+    if (!vv->valid && !vv->not_found) {
+        vv = ngx_http_get_indexed_variable(r, fam->index);
+
+        if (vv == NULL) {
+            return NULL;
+        }
+    }
+
+    if (vv->not_found) {
+        return NULL;
+    }
+
+    value.len = vv->len;
+    value.data = vv->data;
+
+    t = ngx_oc_tenant_walk(fam, &value,
+                           ngx_oc_tenant_hash(value.data, value.len));
+
+    if (t == NULL
+        || t->tnode == NULL
+        || t->oi.rec->generation != t->oi.gen
+        || t->oi.state != NGX_OC_READY)
+    {
+        return NULL;
+    }
+
+    /* the order of use, and the record's time of use: once a second */
+
+    if (t->used != ngx_time()) {
+        ngx_oc_tenant_touch(fam, t);
+    }
+
+    return t;
+}
+
+
+/*
+ * The worker tree's key: 8 bytes of the value at a time, multiplied and
+ * folded, the last 8 (or 4) read again where they overlap.  The shared
+ * tree keeps ngx_crc32_short(), which its records are keyed by across
+ * reloads; this one lives and dies with the worker.  Values that collide
+ * cost a string compare each, never a wrong tenant: the tree compares
+ * the values themselves on equal keys.
+ */
+
+static ngx_inline uint32_t
+ngx_oc_tenant_hash(u_char *p, size_t len)
+{
+    uint32_t  a, b;
+    uint64_t  h, w;
+
+    h = (uint64_t) len * 0x9e3779b97f4a7c15ULL;
+
+    if (len >= 8) {
+        while (len > 8) {
+            ngx_memcpy(&w, p, 8);
+            h = (h ^ w) * 0xff51afd7ed558ccdULL;
+            h ^= h >> 29;
+            p += 8;
+            len -= 8;
+        }
+
+        ngx_memcpy(&w, p + len - 8, 8);
+
+    } else if (len >= 4) {
+        ngx_memcpy(&a, p, 4);
+        ngx_memcpy(&b, p + len - 4, 4);
+        w = ((uint64_t) a << 32) | b;
+
+    } else if (len) {
+        w = ((uint64_t) p[0] << 16) | ((uint64_t) p[len >> 1] << 8)
+            | p[len - 1];
+
+    } else {
+        w = 0;
+    }
+
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+
+    return (uint32_t) (h ^ (h >> 32));
+}
+
+
+/* ngx_str_rbtree_lookup(), inline: the hot path's one search */
+
+static ngx_inline ngx_oc_tenant_t *
+ngx_oc_tenant_walk(ngx_oc_family_t *fam, ngx_str_t *value, uint32_t hash)
+{
+    ngx_int_t           rc;
+    ngx_str_node_t     *n;
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    node = fam->tree.root;
+    sentinel = fam->tree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        n = (ngx_str_node_t *) node;
+
+        if (value->len != n->str.len) {
+            node = (value->len < n->str.len) ? node->left : node->right;
+            continue;
+        }
+
+        /* with a key and a length alike, the value is all but certain */
+
+        if (ngx_oc_tenant_same(value->data, n->str.data, value->len)) {
+            return (ngx_oc_tenant_t *) n;
+        }
+
+        rc = ngx_memcmp(value->data, n->str.data, value->len);
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/* equal or not, 8 bytes at a time, the last ones read again, no call */
+
+static ngx_inline ngx_uint_t
+ngx_oc_tenant_same(u_char *a, u_char *b, size_t len)
+{
+    uint32_t  x4, y4;
+    uint64_t  x, y;
+
+    if (len >= 8) {
+        while (len > 8) {
+            ngx_memcpy(&x, a, 8);
+            ngx_memcpy(&y, b, 8);
+
+            if (x != y) {
+                return 0;
+            }
+
+            a += 8;
+            b += 8;
+            len -= 8;
+        }
+
+        ngx_memcpy(&x, a + len - 8, 8);
+        ngx_memcpy(&y, b + len - 8, 8);
+
+        return x == y;
+    }
+
+    if (len >= 4) {
+        ngx_memcpy(&x4, a, 4);
+        ngx_memcpy(&y4, b, 4);
+
+        if (x4 != y4) {
+            return 0;
+        }
+
+        ngx_memcpy(&x4, a + len - 4, 4);
+        ngx_memcpy(&y4, b + len - 4, 4);
+
+        return x4 == y4;
+    }
+
+    while (len) {
+        len--;
+
+        if (a[len] != b[len]) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
 
 
 #endif /* _NGX_OC_TENANT_H_INCLUDED_ */
