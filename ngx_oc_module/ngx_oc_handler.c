@@ -52,6 +52,8 @@ typedef struct {
 static ngx_int_t ngx_oc_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_tenant_pass(ngx_http_request_t *r,
     ngx_oc_instance_t *oi);
+static ngx_int_t ngx_oc_tenant_choose(ngx_http_request_t *r,
+    ngx_oc_instance_t *oi) ngx_oc_cold;
 static ngx_inline ngx_int_t ngx_oc_arm(ngx_http_request_t *r,
     ngx_oc_instance_t *oi);
 static ngx_inline ngx_int_t ngx_oc_wrap(ngx_http_request_t *r);
@@ -141,23 +143,17 @@ ngx_oc_handler(ngx_http_request_t *r)
  * takes no ctx, as a block's request does not: the content handler finds
  * the copy in ngx_oc_tenant_chosen, in this same run of the phases, and
  * what comes later finds it again by the value (ngx_oc_tenant_find()).
- * A request that waits holds a count on it.
  */
 
 static ngx_int_t
 ngx_oc_tenant_pass(ngx_http_request_t *r, ngx_oc_instance_t *oi)
 {
-    void                *slot;
-    ngx_int_t            status;
-    ngx_oc_ctx_t        *ctx;
-    ngx_oc_tenant_t     *t;
-    ngx_oc_instance_t   *ti;
-    ngx_oc_main_conf_t  *omcf;
+    void             *slot;
+    ngx_oc_tenant_t  *t;
 
     slot = ngx_http_get_module_ctx(r, ngx_oc_module);
-    ctx = (slot != NULL && !ngx_oc_tagged(slot)) ? slot : NULL;
 
-    if (ctx == NULL) {
+    if (slot == NULL || ngx_oc_tagged(slot)) {
         t = ngx_oc_tenant_ready(r, oi->family);
 
         if (t != NULL) {
@@ -169,7 +165,30 @@ ngx_oc_tenant_pass(ngx_http_request_t *r, ngx_oc_instance_t *oi)
         }
     }
 
+    return ngx_oc_tenant_choose(r, oi);
+}
+
+
+/*
+ * the rest, out of the handler: a tenant the worker has no ready copy
+ * of, a bad value, a request that waits (and holds a count on its copy)
+ * or that comes back from its wait
+ */
+
+static ngx_int_t
+ngx_oc_tenant_choose(ngx_http_request_t *r, ngx_oc_instance_t *oi)
+{
+    void                *slot;
+    ngx_int_t            status;
+    ngx_oc_ctx_t        *ctx;
+    ngx_oc_tenant_t     *t;
+    ngx_oc_instance_t   *ti;
+    ngx_oc_main_conf_t  *omcf;
+
     omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+
+    slot = ngx_http_get_module_ctx(r, ngx_oc_module);
+    ctx = (slot != NULL && !ngx_oc_tagged(slot)) ? slot : NULL;
 
     if (ctx == NULL || ctx->tenant == NULL) {
         t = ngx_oc_tenant_get(r, omcf, oi, &status);

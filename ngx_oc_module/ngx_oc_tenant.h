@@ -224,21 +224,22 @@ ngx_oc_tenant_ready(ngx_http_request_t *r, ngx_oc_family_t *fam)
 static ngx_inline uint32_t
 ngx_oc_tenant_hash(u_char *p, size_t len)
 {
+    size_t    i, end;
     uint32_t  a, b;
     uint64_t  h, w;
 
     h = (uint64_t) len * 0x9e3779b97f4a7c15ULL;
 
     if (len >= 8) {
-        while (len > 8) {
-            ngx_memcpy(&w, p, 8);
+        end = len - 8;
+
+        for (i = 0; i < end; i += 8) {
+            ngx_memcpy(&w, p + i, 8);
             h = (h ^ w) * 0xff51afd7ed558ccdULL;
             h ^= h >> 29;
-            p += 8;
-            len -= 8;
         }
 
-        ngx_memcpy(&w, p + len - 8, 8);
+        ngx_memcpy(&w, p + end, 8);
 
     } else if (len >= 4) {
         ngx_memcpy(&a, p, 4);
@@ -305,25 +306,24 @@ ngx_oc_tenant_walk(ngx_oc_family_t *fam, ngx_str_t *value, uint32_t hash)
 static ngx_inline ngx_uint_t
 ngx_oc_tenant_same(u_char *a, u_char *b, size_t len)
 {
+    size_t    i, end;
     uint32_t  x4, y4;
     uint64_t  x, y;
 
     if (len >= 8) {
-        while (len > 8) {
-            ngx_memcpy(&x, a, 8);
-            ngx_memcpy(&y, b, 8);
+        end = len - 8;
+
+        for (i = 0; i < end; i += 8) {
+            ngx_memcpy(&x, a + i, 8);
+            ngx_memcpy(&y, b + i, 8);
 
             if (x != y) {
                 return 0;
             }
-
-            a += 8;
-            b += 8;
-            len -= 8;
         }
 
-        ngx_memcpy(&x, a + len - 8, 8);
-        ngx_memcpy(&y, b + len - 8, 8);
+        ngx_memcpy(&x, a + end, 8);
+        ngx_memcpy(&y, b + end, 8);
 
         return x == y;
     }
