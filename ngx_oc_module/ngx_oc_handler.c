@@ -50,12 +50,16 @@ typedef struct {
 
 
 static ngx_int_t ngx_oc_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_oc_refresh(ngx_http_request_t *r,
+    ngx_oc_instance_t *oi) ngx_oc_cold;
 static ngx_int_t ngx_oc_tenant_pass(ngx_http_request_t *r,
     ngx_oc_instance_t *oi);
 static ngx_int_t ngx_oc_tenant_choose(ngx_http_request_t *r,
     ngx_oc_instance_t *oi) ngx_oc_cold;
 static ngx_inline ngx_int_t ngx_oc_arm(ngx_http_request_t *r,
     ngx_oc_instance_t *oi);
+static ngx_int_t ngx_oc_arm_ctx(ngx_http_request_t *r, ngx_oc_ctx_t *ctx,
+    ngx_oc_instance_t *oi) ngx_oc_cold;
 static ngx_inline ngx_int_t ngx_oc_wrap(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_content(ngx_http_request_t *r);
 static void ngx_oc_choose(ngx_oc_ctx_t *ctx, ngx_oc_instance_t *oi)
@@ -99,9 +103,8 @@ static struct {
 static ngx_int_t
 ngx_oc_handler(ngx_http_request_t *r)
 {
-    ngx_oc_instance_t   *oi;
-    ngx_oc_loc_conf_t   *olcf;
-    ngx_oc_main_conf_t  *omcf;
+    ngx_oc_instance_t  *oi;
+    ngx_oc_loc_conf_t  *olcf;
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
 
@@ -125,6 +128,17 @@ ngx_oc_handler(ngx_http_request_t *r)
     if (oi->rec->generation == oi->gen && oi->state == NGX_OC_READY) {
         return ngx_oc_arm(r, oi);
     }
+
+    return ngx_oc_refresh(r, oi);
+}
+
+
+/* a block whose record moved, or that is not ready: out of the handler */
+
+static ngx_int_t
+ngx_oc_refresh(ngx_http_request_t *r, ngx_oc_instance_t *oi)
+{
+    ngx_oc_main_conf_t  *omcf;
 
     omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
 
@@ -278,11 +292,22 @@ ngx_oc_arm(ngx_http_request_t *r, ngx_oc_instance_t *oi)
     slot = ngx_http_get_module_ctx(r, ngx_oc_module);
 
     if (slot != NULL && !ngx_oc_tagged(slot)) {
-        ngx_oc_choose(slot, oi);
-
-    } else {
-        ngx_http_set_ctx(r, ngx_oc_tag(oi->header_id), ngx_oc_module);
+        return ngx_oc_arm_ctx(r, slot, oi);
     }
+
+    ngx_http_set_ctx(r, ngx_oc_tag(oi->header_id), ngx_oc_module);
+
+    return ngx_oc_wrap(r);
+}
+
+
+/* a request with a ctx: it holds the value (a call: out of the handler) */
+
+static ngx_int_t
+ngx_oc_arm_ctx(ngx_http_request_t *r, ngx_oc_ctx_t *ctx,
+    ngx_oc_instance_t *oi)
+{
+    ngx_oc_choose(ctx, oi);
 
     return ngx_oc_wrap(r);
 }

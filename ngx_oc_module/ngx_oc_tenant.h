@@ -124,7 +124,6 @@ ngx_oc_tenant_t *ngx_oc_tenant_get_value(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *family, ngx_str_t *value, ngx_int_t *status);
 
 /* ngx_oc_tenant_pass.c */
-void ngx_oc_tenant_touch(ngx_oc_family_t *fam, ngx_oc_tenant_t *t);
 ngx_oc_tenant_t *ngx_oc_tenant_get(ngx_http_request_t *r,
     ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *family, ngx_int_t *status);
 ngx_oc_instance_t *ngx_oc_tenant_find(ngx_http_request_t *r,
@@ -162,7 +161,8 @@ static ngx_inline ngx_uint_t ngx_oc_tenant_same(u_char *a, u_char *b,
  * the worker's copy of the request's tenant when it is ready and its
  * record has not moved, or NULL, and ngx_oc_tenant_get() then does it
  * all, checks and refusals included.  Only valid values get into the
- * worker's tree, so a value found there needs no check.
+ * worker's tree, so a value found there needs no check.  It calls no
+ * function: the handler saves no registers for it.
  */
 
 static ngx_inline ngx_oc_tenant_t *
@@ -172,19 +172,14 @@ ngx_oc_tenant_ready(ngx_http_request_t *r, ngx_oc_family_t *fam)
     ngx_oc_tenant_t            *t;
     ngx_http_variable_value_t  *vv;
 
-    /* ngx_http_get_indexed_variable()'s own test, without the call */
+    /*
+     * a value already evaluated, as that of auth_request_set or set is:
+     * ngx_http_get_indexed_variable()'s own test, without the call
+     */
 
     vv = &r->variables[fam->index];
 
-    if (!vv->valid && !vv->not_found) {
-        vv = ngx_http_get_indexed_variable(r, fam->index);
-
-        if (vv == NULL) {
-            return NULL;
-        }
-    }
-
-    if (vv->not_found) {
+    if (!vv->valid || vv->not_found) {
         return NULL;
     }
 
@@ -194,18 +189,15 @@ ngx_oc_tenant_ready(ngx_http_request_t *r, ngx_oc_family_t *fam)
     t = ngx_oc_tenant_walk(fam, &value,
                            ngx_oc_tenant_hash(value.data, value.len));
 
+    /* not used yet this second: ngx_oc_tenant_get() touches it */
+
     if (t == NULL
+        || t->used != ngx_time()
         || t->tnode == NULL
         || t->oi.rec->generation != t->oi.gen
         || t->oi.state != NGX_OC_READY)
     {
         return NULL;
-    }
-
-    /* the order of use, and the record's time of use: once a second */
-
-    if (t->used != ngx_time()) {
-        ngx_oc_tenant_touch(fam, t);
     }
 
     return t;
@@ -265,7 +257,7 @@ ngx_oc_tenant_hash(u_char *p, size_t len)
 static ngx_inline ngx_oc_tenant_t *
 ngx_oc_tenant_walk(ngx_oc_family_t *fam, ngx_str_t *value, uint32_t hash)
 {
-    ngx_int_t           rc;
+    size_t              i;
     ngx_str_node_t     *n;
     ngx_rbtree_node_t  *node, *sentinel;
 
@@ -292,9 +284,13 @@ ngx_oc_tenant_walk(ngx_oc_family_t *fam, ngx_str_t *value, uint32_t hash)
             return (ngx_oc_tenant_t *) n;
         }
 
-        rc = ngx_memcmp(value->data, n->str.data, value->len);
+        /* ngx_memcmp()'s order, without a call: a collision, rare */
 
-        node = (rc < 0) ? node->left : node->right;
+        for (i = 0; value->data[i] == n->str.data[i]; i++) {
+            /* void */
+        }
+
+        node = (value->data[i] < n->str.data[i]) ? node->left : node->right;
     }
 
     return NULL;

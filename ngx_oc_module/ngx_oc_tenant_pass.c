@@ -32,6 +32,7 @@
 static ngx_inline ngx_oc_tenant_t *ngx_oc_tenant_check(
     ngx_oc_main_conf_t *omcf, ngx_oc_family_t *fam, ngx_oc_tenant_t *t,
     ngx_int_t *status);
+static void ngx_oc_tenant_touch(ngx_oc_family_t *fam, ngx_oc_tenant_t *t);
 static ngx_oc_tenant_t *ngx_oc_tenant_miss(ngx_log_t *log,
     ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *family, ngx_str_t *value,
     uint32_t hash, ngx_int_t *status) ngx_oc_tenant_cold;
@@ -146,7 +147,7 @@ ngx_oc_tenant_check(ngx_oc_main_conf_t *omcf, ngx_oc_family_t *fam,
  * line too.  The eviction of copies and of records needs no finer order.
  */
 
-void
+static void
 ngx_oc_tenant_touch(ngx_oc_family_t *fam, ngx_oc_tenant_t *t)
 {
     t->used = ngx_time();
