@@ -14,6 +14,20 @@ typedef ngx_int_t (*ngx_oc_create_request_pt)(ngx_http_request_t *r);
 
 
 /*
+ * a path of its own, out of the handler, but not a cold one; and a path
+ * inline in both the handler and that one
+ */
+
+#if (__GNUC__)
+#define ngx_oc_apart   __attribute__((noinline))
+#define ngx_oc_inline  __attribute__((always_inline))
+#else
+#define ngx_oc_apart
+#define ngx_oc_inline
+#endif
+
+
+/*
  * The module's ctx slot of a request holds an ngx_oc_ctx_t (a request
  * that waited, of a family, or with a body still to read), or, tagged with
  * the low bit, the id of the worker's Authorization value chosen for it:
@@ -54,6 +68,10 @@ static ngx_int_t ngx_oc_refresh(ngx_http_request_t *r,
     ngx_oc_instance_t *oi) ngx_oc_cold;
 static ngx_int_t ngx_oc_tenant_pass(ngx_http_request_t *r,
     ngx_oc_instance_t *oi);
+static ngx_int_t ngx_oc_tenant_eval(ngx_http_request_t *r,
+    ngx_oc_instance_t *oi) ngx_oc_apart;
+static ngx_inline ngx_int_t ngx_oc_tenant_arm(ngx_http_request_t *r,
+    ngx_oc_instance_t *oi, ngx_http_variable_value_t *vv) ngx_oc_inline;
 static ngx_int_t ngx_oc_tenant_choose(ngx_http_request_t *r,
     ngx_oc_instance_t *oi) ngx_oc_cold;
 static ngx_inline ngx_int_t ngx_oc_arm(ngx_http_request_t *r,
@@ -162,24 +180,64 @@ ngx_oc_refresh(ngx_http_request_t *r, ngx_oc_instance_t *oi)
 static ngx_int_t
 ngx_oc_tenant_pass(ngx_http_request_t *r, ngx_oc_instance_t *oi)
 {
-    void             *slot;
-    ngx_oc_tenant_t  *t;
+    void                       *slot;
+    ngx_http_variable_value_t  *vv;
 
     slot = ngx_http_get_module_ctx(r, ngx_oc_module);
 
-    if (slot == NULL || ngx_oc_tagged(slot)) {
-        t = ngx_oc_tenant_ready(r, oi->family);
-
-        if (t != NULL) {
-            ngx_oc_tenant_chosen.request = r;
-            ngx_oc_tenant_chosen.oi = &t->oi;
-            ngx_http_set_ctx(r, ngx_oc_tag(t->oi.header_id), ngx_oc_module);
-
-            return ngx_oc_wrap(r);
-        }
+    if (slot != NULL && !ngx_oc_tagged(slot)) {
+        return ngx_oc_tenant_choose(r, oi);
     }
 
-    return ngx_oc_tenant_choose(r, oi);
+    /*
+     * a value already evaluated, as that of auth_request_set or set is:
+     * ngx_http_get_indexed_variable()'s own test, without the call
+     */
+
+    vv = &r->variables[oi->family->index];
+
+    if (!vv->valid && !vv->not_found) {
+        return ngx_oc_tenant_eval(r, oi);
+    }
+
+    return ngx_oc_tenant_arm(r, oi, vv);
+}
+
+
+/* a variable evaluated on demand ($http_...), in a call of its own */
+
+static ngx_int_t
+ngx_oc_tenant_eval(ngx_http_request_t *r, ngx_oc_instance_t *oi)
+{
+    ngx_http_variable_value_t  *vv;
+
+    vv = ngx_http_get_indexed_variable(r, oi->family->index);
+
+    if (vv == NULL) {
+        return ngx_oc_tenant_choose(r, oi);
+    }
+
+    return ngx_oc_tenant_arm(r, oi, vv);
+}
+
+
+static ngx_inline ngx_int_t
+ngx_oc_tenant_arm(ngx_http_request_t *r, ngx_oc_instance_t *oi,
+    ngx_http_variable_value_t *vv)
+{
+    ngx_oc_tenant_t  *t;
+
+    t = ngx_oc_tenant_ready(oi->family, vv);
+
+    if (t == NULL) {
+        return ngx_oc_tenant_choose(r, oi);
+    }
+
+    ngx_oc_tenant_chosen.request = r;
+    ngx_oc_tenant_chosen.oi = &t->oi;
+    ngx_http_set_ctx(r, ngx_oc_tag(t->oi.header_id), ngx_oc_module);
+
+    return ngx_oc_wrap(r);
 }
 
 

@@ -24,6 +24,15 @@
 #define NGX_OC_CONNECT_DELETE       2
 
 
+/* the hot path's lookup, inline wherever it is used */
+
+#if (__GNUC__)
+#define ngx_oc_tenant_inline  __attribute__((always_inline))
+#else
+#define ngx_oc_tenant_inline
+#endif
+
+
 /* a tenant in the shared zone: the same record as a declared instance */
 
 typedef struct {
@@ -147,8 +156,8 @@ ngx_int_t ngx_oc_oauth_tenant_connect(ngx_http_request_t *r,
     ngx_oc_instance_t *oi);
 
 
-static ngx_inline ngx_oc_tenant_t *ngx_oc_tenant_ready(ngx_http_request_t *r,
-    ngx_oc_family_t *fam);
+static ngx_inline ngx_oc_tenant_t *ngx_oc_tenant_ready(ngx_oc_family_t *fam,
+    ngx_http_variable_value_t *vv) ngx_oc_tenant_inline;
 static ngx_inline uint32_t ngx_oc_tenant_hash(u_char *p, size_t len);
 static ngx_inline ngx_oc_tenant_t *ngx_oc_tenant_walk(ngx_oc_family_t *fam,
     ngx_str_t *value, uint32_t hash);
@@ -158,28 +167,21 @@ static ngx_inline ngx_uint_t ngx_oc_tenant_same(u_char *a, u_char *b,
 
 /*
  * The hot path of a family's request, inline in the precontent handler:
- * the worker's copy of the request's tenant when it is ready and its
- * record has not moved, or NULL, and ngx_oc_tenant_get() then does it
- * all, checks and refusals included.  Only valid values get into the
- * worker's tree, so a value found there needs no check.  It calls no
- * function: the handler saves no registers for it.
+ * the worker's copy of the tenant of a value evaluated (found or not)
+ * when the copy is ready and its record has not moved, or NULL, and
+ * ngx_oc_tenant_get() then does it all, checks and refusals included.
+ * Only valid values get into the worker's tree, so a value found there
+ * needs no check.  It calls no function: the handler saves no
+ * registers for it.
  */
 
 static ngx_inline ngx_oc_tenant_t *
-ngx_oc_tenant_ready(ngx_http_request_t *r, ngx_oc_family_t *fam)
+ngx_oc_tenant_ready(ngx_oc_family_t *fam, ngx_http_variable_value_t *vv)
 {
-    ngx_str_t                   value;
-    ngx_oc_tenant_t            *t;
-    ngx_http_variable_value_t  *vv;
+    ngx_str_t         value;
+    ngx_oc_tenant_t  *t;
 
-    /*
-     * a value already evaluated, as that of auth_request_set or set is:
-     * ngx_http_get_indexed_variable()'s own test, without the call
-     */
-
-    vv = &r->variables[fam->index];
-
-    if (!vv->valid || vv->not_found) {
+    if (vv->not_found) {
         return NULL;
     }
 
