@@ -221,6 +221,8 @@ ngx_oc_tenant_eval(ngx_http_request_t *r, ngx_oc_instance_t *oi)
 }
 
 
+/* a ready copy: the block's hot path, with the copy noted for content */
+
 static ngx_inline ngx_int_t
 ngx_oc_tenant_arm(ngx_http_request_t *r, ngx_oc_instance_t *oi,
     ngx_http_variable_value_t *vv)
