@@ -14,6 +14,20 @@ typedef ngx_int_t (*ngx_oc_create_request_pt)(ngx_http_request_t *r);
 
 
 /*
+ * a path of its own, out of the handler, but not a cold one; and a path
+ * inline in both the handler and that one
+ */
+
+#if (__GNUC__)
+#define ngx_oc_apart   __attribute__((noinline))
+#define ngx_oc_inline  __attribute__((always_inline))
+#else
+#define ngx_oc_apart
+#define ngx_oc_inline
+#endif
+
+
+/*
  * The module's ctx slot of a request holds an ngx_oc_ctx_t (a request
  * that waited, of a family, or with a body still to read), or, tagged with
  * the low bit, the id of the worker's Authorization value chosen for it:
@@ -50,10 +64,21 @@ typedef struct {
 
 
 static ngx_int_t ngx_oc_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_oc_refresh(ngx_http_request_t *r,
+    ngx_oc_instance_t *oi) ngx_oc_cold;
 static ngx_int_t ngx_oc_tenant_pass(ngx_http_request_t *r,
-    ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi);
+    ngx_oc_instance_t *oi);
+static ngx_int_t ngx_oc_tenant_eval(ngx_http_request_t *r,
+    ngx_oc_instance_t *oi) ngx_oc_apart;
+static ngx_inline ngx_int_t ngx_oc_tenant_arm(ngx_http_request_t *r,
+    ngx_oc_instance_t *oi, ngx_http_variable_value_t *vv) ngx_oc_inline;
+static ngx_int_t ngx_oc_tenant_choose(ngx_http_request_t *r,
+    ngx_oc_instance_t *oi) ngx_oc_cold;
 static ngx_inline ngx_int_t ngx_oc_arm(ngx_http_request_t *r,
     ngx_oc_instance_t *oi);
+static ngx_int_t ngx_oc_arm_ctx(ngx_http_request_t *r, ngx_oc_ctx_t *ctx,
+    ngx_oc_instance_t *oi) ngx_oc_cold;
+static ngx_inline ngx_int_t ngx_oc_wrap(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_content(ngx_http_request_t *r);
 static void ngx_oc_choose(ngx_oc_ctx_t *ctx, ngx_oc_instance_t *oi)
     ngx_oc_cold;
@@ -96,9 +121,8 @@ static struct {
 static ngx_int_t
 ngx_oc_handler(ngx_http_request_t *r)
 {
-    ngx_oc_instance_t   *oi;
-    ngx_oc_loc_conf_t   *olcf;
-    ngx_oc_main_conf_t  *omcf;
+    ngx_oc_instance_t  *oi;
+    ngx_oc_loc_conf_t  *olcf;
 
     olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
 
@@ -113,17 +137,28 @@ ngx_oc_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
+    if (oi->family) {
+        return ngx_oc_tenant_pass(r, oi);
+    }
+
     /* ngx_oc_shm_refresh()'s fast path: the record has not moved */
 
     if (oi->rec->generation == oi->gen && oi->state == NGX_OC_READY) {
         return ngx_oc_arm(r, oi);
     }
 
-    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
+    return ngx_oc_refresh(r, oi);
+}
 
-    if (oi->family) {
-        return ngx_oc_tenant_pass(r, omcf, oi);
-    }
+
+/* a block whose record moved, or that is not ready: out of the handler */
+
+static ngx_int_t
+ngx_oc_refresh(ngx_http_request_t *r, ngx_oc_instance_t *oi)
+{
+    ngx_oc_main_conf_t  *omcf;
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
 
     if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY) {
         return ngx_oc_arm(r, oi);
@@ -137,20 +172,94 @@ ngx_oc_handler(ngx_http_request_t *r)
  * A family: the tenant's own copy of the block, chosen once per request
  * (a wait comes here again with it, in its ctx; a replay, after its
  * internal redirect, chooses again), then as a block.  A ready tenant
- * takes no ctx, as a block's request does not: the content handler finds the copy in ngx_oc_tenant_chosen, in this same
- * run of the phases, and what comes later finds it again by the value
- * (ngx_oc_tenant_find()).  A request that waits holds a count on it.
+ * takes no ctx, as a block's request does not: the content handler finds
+ * the copy in ngx_oc_tenant_chosen, in this same run of the phases, and
+ * what comes later finds it again by the value (ngx_oc_tenant_find()).
  */
 
 static ngx_int_t
-ngx_oc_tenant_pass(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
-    ngx_oc_instance_t *oi)
+ngx_oc_tenant_pass(ngx_http_request_t *r, ngx_oc_instance_t *oi)
 {
-    void               *slot;
-    ngx_int_t           status;
-    ngx_oc_ctx_t       *ctx;
-    ngx_oc_tenant_t    *t;
-    ngx_oc_instance_t  *ti;
+    void                       *slot;
+    ngx_http_variable_value_t  *vv;
+
+    slot = ngx_http_get_module_ctx(r, ngx_oc_module);
+
+    if (slot != NULL && !ngx_oc_tagged(slot)) {
+        return ngx_oc_tenant_choose(r, oi);
+    }
+
+    /*
+     * a value already evaluated, as that of auth_request_set or set is:
+     * ngx_http_get_indexed_variable()'s own test, without the call
+     */
+
+    vv = &r->variables[oi->family->index];
+
+    if (!vv->valid && !vv->not_found) {
+        return ngx_oc_tenant_eval(r, oi);
+    }
+
+    return ngx_oc_tenant_arm(r, oi, vv);
+}
+
+
+/* a variable evaluated on demand ($http_...), in a call of its own */
+
+static ngx_int_t
+ngx_oc_tenant_eval(ngx_http_request_t *r, ngx_oc_instance_t *oi)
+{
+    ngx_http_variable_value_t  *vv;
+
+    vv = ngx_http_get_indexed_variable(r, oi->family->index);
+
+    if (vv == NULL) {
+        return ngx_oc_tenant_choose(r, oi);
+    }
+
+    return ngx_oc_tenant_arm(r, oi, vv);
+}
+
+
+/* a ready copy: the block's hot path, with the copy noted for content */
+
+static ngx_inline ngx_int_t
+ngx_oc_tenant_arm(ngx_http_request_t *r, ngx_oc_instance_t *oi,
+    ngx_http_variable_value_t *vv)
+{
+    ngx_oc_tenant_t  *t;
+
+    t = ngx_oc_tenant_ready(oi->family, vv);
+
+    if (t == NULL) {
+        return ngx_oc_tenant_choose(r, oi);
+    }
+
+    ngx_oc_tenant_chosen.request = r;
+    ngx_oc_tenant_chosen.oi = &t->oi;
+    ngx_http_set_ctx(r, ngx_oc_tag(t->oi.header_id), ngx_oc_module);
+
+    return ngx_oc_wrap(r);
+}
+
+
+/*
+ * the rest, out of the handler: a tenant the worker has no ready copy
+ * of, a bad value, a request that waits (and holds a count on its copy)
+ * or that comes back from its wait
+ */
+
+static ngx_int_t
+ngx_oc_tenant_choose(ngx_http_request_t *r, ngx_oc_instance_t *oi)
+{
+    void                *slot;
+    ngx_int_t            status;
+    ngx_oc_ctx_t        *ctx;
+    ngx_oc_tenant_t     *t;
+    ngx_oc_instance_t   *ti;
+    ngx_oc_main_conf_t  *omcf;
+
+    omcf = ngx_http_get_module_main_conf(r, ngx_oc_module);
 
     slot = ngx_http_get_module_ctx(r, ngx_oc_module);
     ctx = (slot != NULL && !ngx_oc_tagged(slot)) ? slot : NULL;
@@ -166,12 +275,7 @@ ngx_oc_tenant_pass(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
 
         ti = &t->oi;
 
-        /* ngx_oc_tenant_get() has seen the record unmoved, most often */
-
-        if (ctx == NULL
-            && (ti->rec->generation == ti->gen ? ti->state
-                : ngx_oc_shm_refresh(omcf, ti)) == NGX_OC_READY)
-        {
+        if (ctx == NULL && ngx_oc_shm_refresh(omcf, ti) == NGX_OC_READY) {
             ngx_oc_tenant_chosen.request = r;
             ngx_oc_tenant_chosen.oi = ti;
             return ngx_oc_arm(r, ti);
@@ -248,17 +352,35 @@ ngx_oc_arm(ngx_http_request_t *r, ngx_oc_instance_t *oi)
     slot = ngx_http_get_module_ctx(r, ngx_oc_module);
 
     if (slot != NULL && !ngx_oc_tagged(slot)) {
-        ngx_oc_choose(slot, oi);
-
-    } else {
-        ngx_http_set_ctx(r, ngx_oc_tag(oi->header_id), ngx_oc_module);
+        return ngx_oc_arm_ctx(r, slot, oi);
     }
 
-    /*
-     * the location's own content handler is wrapped; without one (static
-     * files, say) there is no upstream request
-     */
+    ngx_http_set_ctx(r, ngx_oc_tag(oi->header_id), ngx_oc_module);
 
+    return ngx_oc_wrap(r);
+}
+
+
+/* a request with a ctx: it holds the value (a call: out of the handler) */
+
+static ngx_int_t
+ngx_oc_arm_ctx(ngx_http_request_t *r, ngx_oc_ctx_t *ctx,
+    ngx_oc_instance_t *oi)
+{
+    ngx_oc_choose(ctx, oi);
+
+    return ngx_oc_wrap(r);
+}
+
+
+/*
+ * the location's own content handler is wrapped; without one (static
+ * files, say) there is no upstream request
+ */
+
+static ngx_inline ngx_int_t
+ngx_oc_wrap(ngx_http_request_t *r)
+{
     if (r->content_handler != NULL) {
         r->content_handler = ngx_oc_content;
     }

@@ -24,6 +24,15 @@
 #define NGX_OC_CONNECT_DELETE       2
 
 
+/* the hot path's lookup, inline wherever it is used */
+
+#if (__GNUC__)
+#define ngx_oc_tenant_inline  __attribute__((always_inline))
+#else
+#define ngx_oc_tenant_inline
+#endif
+
+
 /* a tenant in the shared zone: the same record as a declared instance */
 
 typedef struct {
@@ -59,6 +68,7 @@ typedef struct {
     ngx_uint_t                  refs;       /* requests' ctx that hold it */
     ngx_oc_tnode_t             *tnode;
     ngx_atomic_uint_t           epoch;
+    time_t                      used;       /* s, when last moved in lru */
     ngx_oc_instance_t           oi;
 } ngx_oc_tenant_t;
 
@@ -144,6 +154,202 @@ ngx_int_t ngx_oc_oauth_tenant_take(ngx_http_request_t *r,
     ngx_oc_instance_t *family, ngx_str_t *arg, ngx_oc_instance_t **tenant);
 ngx_int_t ngx_oc_oauth_tenant_connect(ngx_http_request_t *r,
     ngx_oc_instance_t *oi);
+
+
+static ngx_inline ngx_oc_tenant_t *ngx_oc_tenant_ready(ngx_oc_family_t *fam,
+    ngx_http_variable_value_t *vv) ngx_oc_tenant_inline;
+static ngx_inline uint32_t ngx_oc_tenant_hash(u_char *p, size_t len);
+static ngx_inline ngx_oc_tenant_t *ngx_oc_tenant_walk(ngx_oc_family_t *fam,
+    ngx_str_t *value, uint32_t hash);
+static ngx_inline ngx_uint_t ngx_oc_tenant_same(u_char *a, u_char *b,
+    size_t len);
+
+
+/*
+ * The hot path of a family's request, inline in the precontent handler:
+ * the worker's copy of the tenant of a value evaluated (found or not)
+ * when the copy is ready and its record has not moved, or NULL, and
+ * ngx_oc_tenant_get() then does it all, checks and refusals included.
+ * Only valid values get into the worker's tree, so a value found there
+ * needs no check.  It calls no function: the handler saves no
+ * registers for it.
+ */
+
+static ngx_inline ngx_oc_tenant_t *
+ngx_oc_tenant_ready(ngx_oc_family_t *fam, ngx_http_variable_value_t *vv)
+{
+    ngx_str_t         value;
+    ngx_oc_tenant_t  *t;
+
+    if (vv->not_found) {
+        return NULL;
+    }
+
+    value.len = vv->len;
+    value.data = vv->data;
+
+    t = ngx_oc_tenant_walk(fam, &value,
+                           ngx_oc_tenant_hash(value.data, value.len));
+
+    /* not used yet this second: ngx_oc_tenant_get() touches it */
+
+    if (t == NULL
+        || t->used != ngx_time()
+        || t->tnode == NULL
+        || t->oi.rec->generation != t->oi.gen
+        || t->oi.state != NGX_OC_READY)
+    {
+        return NULL;
+    }
+
+    return t;
+}
+
+
+/*
+ * The worker tree's key: 8 bytes of the value at a time, multiplied and
+ * folded, the last 8 (or 4) read again where they overlap.  The shared
+ * tree keeps ngx_crc32_short(), which its records are keyed by across
+ * reloads; this one lives and dies with the worker.  Values that collide
+ * cost a string compare each, never a wrong tenant: the tree compares
+ * the values themselves on equal keys.
+ */
+
+static ngx_inline uint32_t
+ngx_oc_tenant_hash(u_char *p, size_t len)
+{
+    size_t    i, end;
+    uint32_t  a, b;
+    uint64_t  h, w;
+
+    h = (uint64_t) len * 0x9e3779b97f4a7c15ULL;
+
+    if (len >= 8) {
+        end = len - 8;
+
+        for (i = 0; i < end; i += 8) {
+            ngx_memcpy(&w, p + i, 8);
+            h = (h ^ w) * 0xff51afd7ed558ccdULL;
+            h ^= h >> 29;
+        }
+
+        ngx_memcpy(&w, p + end, 8);
+
+    } else if (len >= 4) {
+        ngx_memcpy(&a, p, 4);
+        ngx_memcpy(&b, p + len - 4, 4);
+        w = ((uint64_t) a << 32) | b;
+
+    } else if (len) {
+        w = ((uint64_t) p[0] << 16) | ((uint64_t) p[len >> 1] << 8)
+            | p[len - 1];
+
+    } else {
+        w = 0;
+    }
+
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+
+    return (uint32_t) (h ^ (h >> 32));
+}
+
+
+/* ngx_str_rbtree_lookup(), inline: the hot path's one search */
+
+static ngx_inline ngx_oc_tenant_t *
+ngx_oc_tenant_walk(ngx_oc_family_t *fam, ngx_str_t *value, uint32_t hash)
+{
+    size_t              i;
+    ngx_str_node_t     *n;
+    ngx_rbtree_node_t  *node, *sentinel;
+
+    node = fam->tree.root;
+    sentinel = fam->tree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        n = (ngx_str_node_t *) node;
+
+        if (value->len != n->str.len) {
+            node = (value->len < n->str.len) ? node->left : node->right;
+            continue;
+        }
+
+        /* with a key and a length alike, the value is all but certain */
+
+        if (ngx_oc_tenant_same(value->data, n->str.data, value->len)) {
+            return (ngx_oc_tenant_t *) n;
+        }
+
+        /* ngx_memcmp()'s order, without a call: a collision, rare */
+
+        for (i = 0; value->data[i] == n->str.data[i]; i++) {
+            /* void */
+        }
+
+        node = (value->data[i] < n->str.data[i]) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/* equal or not, 8 bytes at a time, the last ones read again, no call */
+
+static ngx_inline ngx_uint_t
+ngx_oc_tenant_same(u_char *a, u_char *b, size_t len)
+{
+    size_t    i, end;
+    uint32_t  x4, y4;
+    uint64_t  x, y;
+
+    if (len >= 8) {
+        end = len - 8;
+
+        for (i = 0; i < end; i += 8) {
+            ngx_memcpy(&x, a + i, 8);
+            ngx_memcpy(&y, b + i, 8);
+
+            if (x != y) {
+                return 0;
+            }
+        }
+
+        ngx_memcpy(&x, a + end, 8);
+        ngx_memcpy(&y, b + end, 8);
+
+        return x == y;
+    }
+
+    if (len >= 4) {
+        ngx_memcpy(&x4, a, 4);
+        ngx_memcpy(&y4, b, 4);
+
+        if (x4 != y4) {
+            return 0;
+        }
+
+        ngx_memcpy(&x4, a + len - 4, 4);
+        ngx_memcpy(&y4, b + len - 4, 4);
+
+        return x4 == y4;
+    }
+
+    while (len) {
+        len--;
+
+        if (a[len] != b[len]) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
 
 
 #endif /* _NGX_OC_TENANT_H_INCLUDED_ */

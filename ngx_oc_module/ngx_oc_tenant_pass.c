@@ -29,17 +29,13 @@
 #endif
 
 
-static ngx_inline ngx_oc_tenant_t *ngx_oc_tenant_touch(
+static ngx_inline ngx_oc_tenant_t *ngx_oc_tenant_check(
     ngx_oc_main_conf_t *omcf, ngx_oc_family_t *fam, ngx_oc_tenant_t *t,
     ngx_int_t *status);
+static void ngx_oc_tenant_touch(ngx_oc_family_t *fam, ngx_oc_tenant_t *t);
 static ngx_oc_tenant_t *ngx_oc_tenant_miss(ngx_log_t *log,
     ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *family, ngx_str_t *value,
     uint32_t hash, ngx_int_t *status) ngx_oc_tenant_cold;
-static ngx_inline uint32_t ngx_oc_tenant_hash(u_char *p, size_t len);
-static ngx_inline ngx_oc_tenant_t *ngx_oc_tenant_walk(ngx_oc_family_t *fam,
-    ngx_str_t *value, uint32_t hash);
-static ngx_inline ngx_uint_t ngx_oc_tenant_same(u_char *a, u_char *b,
-    size_t len);
 static ngx_oc_tenant_t *ngx_oc_tenant_lookup(ngx_oc_family_t *fam,
     ngx_str_t *value);
 static ngx_int_t ngx_oc_tenant_valid(ngx_str_t *value);
@@ -90,7 +86,7 @@ ngx_oc_tenant_get(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
                                   hash, status);
     }
 
-    return ngx_oc_tenant_touch(omcf, fam, t, status);
+    return ngx_oc_tenant_check(omcf, fam, t, status);
 }
 
 
@@ -115,28 +111,23 @@ ngx_oc_tenant_get_value(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *family,
                                   status);
     }
 
-    return ngx_oc_tenant_touch(omcf, family->family, t, status);
+    return ngx_oc_tenant_check(omcf, family->family, t, status);
 }
 
 
 /* a copy found: the most recently used, checked against its record */
 
 static ngx_inline ngx_oc_tenant_t *
-ngx_oc_tenant_touch(ngx_oc_main_conf_t *omcf, ngx_oc_family_t *fam,
+ngx_oc_tenant_check(ngx_oc_main_conf_t *omcf, ngx_oc_family_t *fam,
     ngx_oc_tenant_t *t, ngx_int_t *status)
 {
-    if (ngx_queue_head(&fam->lru) != &t->lru) {
-        ngx_queue_remove(&t->lru);
-        ngx_queue_insert_head(&fam->lru, &t->lru);
+    if (t->used != ngx_time()) {
+        ngx_oc_tenant_touch(fam, t);
     }
 
     /* ngx_oc_tenant_recheck()'s common case: the record has not moved */
 
     if (t->tnode != NULL && t->oi.rec->generation == t->oi.gen) {
-        if (t->tnode->used != ngx_time()) {
-            t->tnode->used = ngx_time();
-        }
-
         return t;
     }
 
@@ -146,6 +137,34 @@ ngx_oc_tenant_touch(ngx_oc_main_conf_t *omcf, ngx_oc_family_t *fam,
     }
 
     return t;
+}
+
+
+/*
+ * A copy's order of use in the worker, and its record's time of use,
+ * are written once a second at most: a tenant that many requests use
+ * does not move in the list on each, and other workers read the record's
+ * line too.  The eviction of copies and of records needs no finer order.
+ */
+
+static void
+ngx_oc_tenant_touch(ngx_oc_family_t *fam, ngx_oc_tenant_t *t)
+{
+    t->used = ngx_time();
+
+    if (ngx_queue_head(&fam->lru) != &t->lru) {
+        ngx_queue_remove(&t->lru);
+        ngx_queue_insert_head(&fam->lru, &t->lru);
+    }
+
+    /* a record that moved may be another tenant's now: not written */
+
+    if (t->tnode != NULL
+        && t->oi.rec->generation == t->oi.gen
+        && t->tnode->used != t->used)
+    {
+        t->tnode->used = t->used;
+    }
 }
 
 
@@ -181,114 +200,6 @@ ngx_oc_tenant_miss(ngx_log_t *log, ngx_oc_main_conf_t *omcf,
     }
 
     return t;
-}
-
-
-/*
- * The worker tree's key: 8 bytes of the value at a time, multiplied and
- * folded.  The shared tree keeps ngx_crc32_short(), which its records are
- * keyed by across reloads; this one lives and dies with the worker.
- * Values that collide cost a string compare each, never a wrong tenant:
- * the tree compares the values themselves on equal keys.
- */
-
-static ngx_inline uint32_t
-ngx_oc_tenant_hash(u_char *p, size_t len)
-{
-    uint64_t  h, w;
-
-    h = (uint64_t) len * 0x9e3779b97f4a7c15ULL;
-
-    while (len >= 8) {
-        ngx_memcpy(&w, p, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 29;
-        p += 8;
-        len -= 8;
-    }
-
-    w = 0;
-
-    while (len) {
-        w = (w << 8) | p[--len];
-    }
-
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-
-    return (uint32_t) (h ^ (h >> 32));
-}
-
-
-/* ngx_str_rbtree_lookup(), inline: the hot path's one search */
-
-static ngx_inline ngx_oc_tenant_t *
-ngx_oc_tenant_walk(ngx_oc_family_t *fam, ngx_str_t *value, uint32_t hash)
-{
-    ngx_int_t           rc;
-    ngx_str_node_t     *n;
-    ngx_rbtree_node_t  *node, *sentinel;
-
-    node = fam->tree.root;
-    sentinel = fam->tree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        n = (ngx_str_node_t *) node;
-
-        if (value->len != n->str.len) {
-            node = (value->len < n->str.len) ? node->left : node->right;
-            continue;
-        }
-
-        /* with a key and a length alike, the value is all but certain */
-
-        if (ngx_oc_tenant_same(value->data, n->str.data, value->len)) {
-            return (ngx_oc_tenant_t *) n;
-        }
-
-        rc = ngx_memcmp(value->data, n->str.data, value->len);
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
-}
-
-
-/* equal or not, 8 bytes at a time, without a call */
-
-static ngx_inline ngx_uint_t
-ngx_oc_tenant_same(u_char *a, u_char *b, size_t len)
-{
-    uint64_t  x, y;
-
-    while (len >= 8) {
-        ngx_memcpy(&x, a, 8);
-        ngx_memcpy(&y, b, 8);
-
-        if (x != y) {
-            return 0;
-        }
-
-        a += 8;
-        b += 8;
-        len -= 8;
-    }
-
-    while (len) {
-        len--;
-
-        if (a[len] != b[len]) {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 
