@@ -10,9 +10,6 @@
 #include "ngx_oc_handler.h"
 
 
-typedef ngx_int_t (*ngx_oc_create_request_pt)(ngx_http_request_t *r);
-
-
 /*
  * a path of its own, out of the handler, but not a cold one; and a path
  * inline in both the handler and that one
@@ -25,42 +22,6 @@ typedef ngx_int_t (*ngx_oc_create_request_pt)(ngx_http_request_t *r);
 #define ngx_oc_apart
 #define ngx_oc_inline
 #endif
-
-
-/*
- * The module's ctx slot of a request holds an ngx_oc_ctx_t (a request
- * that waited, of a family, or with a body still to read), or, tagged with
- * the low bit, the id of the worker's Authorization value chosen for it:
- * the hot path allocates nothing.  A value is never changed and a new
- * token gets a new value with a new id, so the same id means the same
- * value; a ctx holds its value, the tagged slot only names it (see
- * ngx_oc_shm.c).
- */
-
-#define ngx_oc_tagged(p)     ((uintptr_t) (p) & 1)
-#define ngx_oc_tag(id)       ((void *) (((uintptr_t) (id) << 1) | 1))
-#define ngx_oc_untag(p)      ((uintptr_t) (p) >> 1)
-
-
-typedef struct {
-    ngx_http_request_t         *request;
-    ngx_queue_t                 queue;
-    ngx_event_t                 wake;
-    ngx_msec_t                  deadline;
-
-    /* the value for the upstream request, and the call that makes it */
-    ngx_str_t                   sent;
-    uintptr_t                   sent_id;
-    ngx_oc_value_t             *held;       /* sent's, until the request ends */
-    ngx_oc_create_request_pt    create_request;
-
-    /* a family's location: the request's tenant, held until it ends */
-    ngx_oc_instance_t          *tenant;
-
-    unsigned                    cleanup:1;
-    unsigned                    waiting:1;
-    unsigned                    timedout:1;
-} ngx_oc_ctx_t;
 
 
 static ngx_int_t ngx_oc_handler(ngx_http_request_t *r);
@@ -76,8 +37,6 @@ static ngx_int_t ngx_oc_tenant_choose(ngx_http_request_t *r,
     ngx_oc_instance_t *oi) ngx_oc_cold;
 static ngx_inline ngx_int_t ngx_oc_arm(ngx_http_request_t *r,
     ngx_oc_instance_t *oi);
-static ngx_int_t ngx_oc_arm_ctx(ngx_http_request_t *r, ngx_oc_ctx_t *ctx,
-    ngx_oc_instance_t *oi) ngx_oc_cold;
 static ngx_inline ngx_int_t ngx_oc_wrap(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_content(ngx_http_request_t *r);
 static void ngx_oc_choose(ngx_oc_ctx_t *ctx, ngx_oc_instance_t *oi)
@@ -94,12 +53,6 @@ static ngx_inline void ngx_oc_restore_last(ngx_http_request_t *r,
     ngx_table_elt_t *pushed);
 static ngx_int_t ngx_oc_rewrite_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_oc_location_handler(ngx_http_request_t *r);
-static ngx_oc_ctx_t *ngx_oc_get_ctx(ngx_http_request_t *r,
-    ngx_oc_main_conf_t *omcf) ngx_oc_cold;
-static ngx_int_t ngx_oc_wait(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
-    ngx_oc_instance_t *oi) ngx_oc_cold;
-static void ngx_oc_wake_handler(ngx_event_t *ev);
-static void ngx_oc_cleanup(void *data);
 
 
 static ngx_uint_t  ngx_oc_authorization_hash;
@@ -363,7 +316,7 @@ ngx_oc_arm(ngx_http_request_t *r, ngx_oc_instance_t *oi)
 
 /* a request with a ctx: it holds the value (a call: out of the handler) */
 
-static ngx_int_t
+ngx_int_t
 ngx_oc_arm_ctx(ngx_http_request_t *r, ngx_oc_ctx_t *ctx,
     ngx_oc_instance_t *oi)
 {
@@ -727,192 +680,6 @@ ngx_oc_sent(ngx_http_request_t *r)
     ctx = slot;
 
     return ctx->sent_id;
-}
-
-
-static ngx_oc_ctx_t *
-ngx_oc_get_ctx(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf)
-{
-    void                *slot;
-    ngx_oc_ctx_t        *ctx;
-    ngx_oc_loc_conf_t   *olcf;
-    ngx_pool_cleanup_t  *cln;
-
-    slot = ngx_http_get_module_ctx(r, ngx_oc_module);
-    ctx = slot;
-
-    if (slot != NULL && !ngx_oc_tagged(slot) && ctx->cleanup) {
-        return ctx;
-    }
-
-    /* the slot may hold the value chosen by ngx_oc_arm() (tagged) */
-
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_oc_ctx_t));
-    if (ctx == NULL) {
-        return NULL;
-    }
-
-    ctx->deadline = ngx_current_msec + omcf->wait_timeout;
-
-    if (slot != NULL) {
-        ctx->sent_id = ngx_oc_untag(slot);
-    }
-
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NULL;
-    }
-
-    cln->handler = ngx_oc_cleanup;
-    cln->data = ctx;
-
-    ctx->cleanup = 1;
-
-    /* a family's request that had no ctx: its tenant is held from now */
-
-    olcf = ngx_http_get_module_loc_conf(r, ngx_oc_module);
-
-    if (slot != NULL && olcf->instance && olcf->instance->family) {
-        ctx->tenant = ngx_oc_tenant_hold(r, olcf->instance);
-    }
-
-    ctx->request = r;
-
-    ctx->wake.handler = ngx_oc_wake_handler;
-    ctx->wake.data = r;
-    ctx->wake.log = r->connection->log;
-
-    ngx_http_set_ctx(r, ctx, ngx_oc_module);
-
-    return ctx;
-}
-
-
-static ngx_int_t
-ngx_oc_wait(ngx_http_request_t *r, ngx_oc_main_conf_t *omcf,
-    ngx_oc_instance_t *oi)
-{
-    ngx_int_t        rc;
-    ngx_msec_int_t   left;
-    ngx_oc_ctx_t    *ctx;
-
-    ctx = ngx_oc_get_ctx(r, omcf);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    rc = ngx_oc_resolve(omcf, oi);
-
-    if (ngx_oc_shm_refresh(omcf, oi) == NGX_OC_READY) {
-        return ngx_oc_arm(r, oi);
-    }
-
-    left = (ngx_msec_int_t) (ctx->deadline - ngx_current_msec);
-
-    if (rc != NGX_OK || ctx->timedout || left <= 0) {
-        return ngx_oc_refuse(r, omcf, oi, rc == NGX_OK);
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "oc pass \"%V\": waiting %M ms", &oi->block, left);
-
-    ngx_queue_insert_tail(&oi->waiters, &ctx->queue);
-    ctx->waiting = 1;
-
-    ngx_add_timer(&ctx->wake, (ngx_msec_t) left);
-
-    r->read_event_handler = ngx_http_test_reading;
-    r->write_event_handler = ngx_http_request_empty_handler;
-
-    ngx_oc_poll();
-
-    return NGX_AGAIN;
-}
-
-
-void
-ngx_oc_wake_waiters(ngx_oc_instance_t *oi)
-{
-    ngx_queue_t   *q;
-    ngx_oc_ctx_t  *ctx;
-
-    while (!ngx_queue_empty(&oi->waiters)) {
-        q = ngx_queue_head(&oi->waiters);
-        ngx_queue_remove(q);
-
-        ctx = ngx_queue_data(q, ngx_oc_ctx_t, queue);
-        ctx->waiting = 0;
-
-        /* run later, not inside a curl callback */
-
-        ngx_post_event(&ctx->wake, &ngx_posted_events);
-    }
-}
-
-
-static void
-ngx_oc_wake_handler(ngx_event_t *ev)
-{
-    ngx_oc_ctx_t        *ctx;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
-
-    r = ev->data;
-    c = r->connection;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_oc_module);
-
-    if (ctx->waiting) {
-        ngx_queue_remove(&ctx->queue);
-        ctx->waiting = 0;
-    }
-
-    if (ev->timedout) {
-        ev->timedout = 0;
-        ctx->timedout = 1;
-    }
-
-    if (ev->timer_set) {
-        ngx_del_timer(ev);
-    }
-
-    ngx_http_set_log_request(c->log, r);
-
-    r->read_event_handler = ngx_http_block_reading;
-    r->write_event_handler = ngx_http_core_run_phases;
-
-    ngx_http_core_run_phases(r);
-    ngx_http_run_posted_requests(c);
-}
-
-
-static void
-ngx_oc_cleanup(void *data)
-{
-    ngx_oc_ctx_t  *ctx = data;
-
-    if (ctx->waiting) {
-        ngx_queue_remove(&ctx->queue);
-        ctx->waiting = 0;
-    }
-
-    if (ctx->wake.timer_set) {
-        ngx_del_timer(&ctx->wake);
-    }
-
-    if (ctx->wake.posted) {
-        ngx_delete_posted_event(&ctx->wake);
-    }
-
-    if (ctx->held) {
-        ngx_oc_shm_unhold(ctx->held);
-        ctx->held = NULL;
-    }
-
-    if (ctx->tenant) {
-        ngx_oc_tenant_unref(ctx->tenant);
-        ctx->tenant = NULL;
-    }
 }
 
 

@@ -287,6 +287,32 @@ sub conf_error {
     $t->stop;
 }
 
+# ---- the tenant variable evaluated on demand ($http_..., not set) ---------
+
+{
+    my $t = OCTest->new;
+    my $sim = $t->sim;
+    my $a = seed($sim, 'a');
+    my $b = seed($sim, 'b');
+    my $conf = family_conf(workers => 1);
+    $conf =~ s/tenant   \$tenant;/tenant   \$http_x_tenant;/ or die;
+    $conf =~ s/\n\s*set \$tenant \$http_x_tenant;\n/\n/ or die;
+    $t->write_conf($conf)->run;
+
+    my @codes = map { (get_as($_) =~ m{^HTTP/1\.1 (\d+)})[0] }
+                qw(a b a a b);
+    is("@codes", '200 200 200 200 200', 'on demand: every request 200');
+    is_deeply([hub_tokens($sim)],
+              [map { $_->{token} } $a, $b, $a, $a, $b],
+              'on demand: each carried its own tenant\'s token');
+    is_deeply(searches($sim), { a => 1, b => 1 },
+              'on demand: one tag search per tenant');
+    $sim->reset;
+    like(get_as('a/b'), qr/ 400 .*invalid tenant/s, 'on demand: bad value 400');
+    is(scalar @{ $sim->calls }, 0, 'on demand: no call for it');
+    $t->stop;
+}
+
 # ---- no room: every tenant kept is being resolved ----------------------------
 
 {
