@@ -115,7 +115,7 @@ sub read_response {
     my ($pid, $line) = spawn('--listen', '127.0.0.1:0');
     like($line, qr{^ocsim ready on http://127\.0\.0\.1:\d+$}, 'direct start');
     kill 'INT', $pid;
-    is(wait_exit($pid, 2), 0, 'SIGINT: exit status 0 within 2s');
+    is(wait_exit($pid, 10), 0, 'SIGINT: exit status 0');
 }
 
 # ---- command line ----------------------------------------------------------------------
@@ -132,7 +132,7 @@ sub read_response {
             'User sim-user-secret, Element x' } });
     is($r->{status}, 401, 'unknown token');
     kill 'TERM', $pid;
-    is(wait_exit($pid, 2), 0, 'verbose run stopped');
+    is(wait_exit($pid, 10), 0, 'verbose run stopped');
     like(slurp($err), qr{GET /elements/api-v2/instances}, '--verbose logs requests');
 
     ($pid, $line, $err) = spawn('--listen', '127.0.0.1:0');
