@@ -29,8 +29,6 @@
     (NGX_OC_OAUTH_STATE_LEN + 1 + NGX_OC_TENANT_MAX)
 
 
-static void ngx_oc_oauth_tenant_add_locked(ngx_oc_main_conf_t *omcf,
-    ngx_oc_shrec_t *rec, u_char *nonce);
 static ngx_int_t ngx_oc_oauth_tenant_take_locked(ngx_oc_shrec_t *rec,
     u_char *nonce);
 static ngx_int_t ngx_oc_oauth_tenant_session(ngx_http_request_t *r,
@@ -101,7 +99,7 @@ ngx_oc_oauth_tenant_state(ngx_http_request_t *r, ngx_oc_instance_t *family,
     rec = ngx_oc_tenant_find_locked(family, &t->oi.tenant);
 
     if (rec != NULL) {
-        ngx_oc_oauth_tenant_add_locked(omcf, rec, state->data);
+        ngx_oc_shm_state_add_locked(omcf, rec, state->data);
     }
 
     ngx_shmtx_unlock(&omcf->shpool->mutex);
@@ -115,36 +113,6 @@ ngx_oc_oauth_tenant_state(ngx_http_request_t *r, ngx_oc_instance_t *family,
     }
 
     return NGX_OK;
-}
-
-
-/* as ngx_oc_shm_state_add(): the oldest state gives way when all are used */
-
-static void
-ngx_oc_oauth_tenant_add_locked(ngx_oc_main_conf_t *omcf, ngx_oc_shrec_t *rec,
-    u_char *nonce)
-{
-    uint64_t               now;
-    ngx_uint_t             i;
-    ngx_oc_oauth_state_t  *st, *slot;
-
-    st = rec->oauth;
-    now = ngx_oc_now_ms();
-    slot = &st[0];
-
-    for (i = 0; i < NGX_OC_OAUTH_STATES; i++) {
-        if (st[i].expires <= now) {
-            slot = &st[i];
-            break;
-        }
-
-        if (st[i].expires < slot->expires) {
-            slot = &st[i];
-        }
-    }
-
-    ngx_memcpy(slot->state, nonce, NGX_OC_OAUTH_STATE_LEN);
-    slot->expires = now + omcf->oauth_state_timeout;
 }
 
 

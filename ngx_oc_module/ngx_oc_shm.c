@@ -547,15 +547,24 @@ void
 ngx_oc_shm_state_add(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     u_char *state)
 {
+    ngx_shmtx_lock(&omcf->shpool->mutex);
+    ngx_oc_shm_state_add_locked(omcf, oi->rec, state);
+    ngx_shmtx_unlock(&omcf->shpool->mutex);
+}
+
+
+/* the same, in any record (a tenant's too), the zone's mutex held */
+
+void
+ngx_oc_shm_state_add_locked(ngx_oc_main_conf_t *omcf, ngx_oc_shrec_t *rec,
+    u_char *state)
+{
     uint64_t               now;
     ngx_uint_t             i;
     ngx_oc_oauth_state_t  *st, *slot;
 
-    st = oi->rec->oauth;
+    st = rec->oauth;
     now = ngx_oc_now_ms();
-
-    ngx_shmtx_lock(&omcf->shpool->mutex);
-
     slot = &st[0];
 
     for (i = 0; i < NGX_OC_OAUTH_STATES; i++) {
@@ -571,8 +580,6 @@ ngx_oc_shm_state_add(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
 
     ngx_memcpy(slot->state, state, NGX_OC_OAUTH_STATE_LEN);
     slot->expires = now + omcf->oauth_state_timeout;
-
-    ngx_shmtx_unlock(&omcf->shpool->mutex);
 }
 
 

@@ -139,6 +139,7 @@ typedef struct ngx_oc_value_s  ngx_oc_value_t;
 
 
 /* ngx_oc_zone.c */
+void ngx_oc_shm_ident(ngx_oc_instance_t *oi);
 ngx_int_t ngx_oc_shm_init_zone(ngx_shm_zone_t *shm_zone, void *data);
 size_t ngx_oc_shm_size_needed(ngx_oc_main_conf_t *omcf);
 void ngx_oc_shm_attach(ngx_oc_main_conf_t *omcf, ngx_int_t n);
@@ -162,6 +163,8 @@ void ngx_oc_shm_error(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     ngx_pool_t *pool, ngx_str_t *error, ngx_str_t *request_id);
 void ngx_oc_shm_state_add(ngx_oc_main_conf_t *omcf, ngx_oc_instance_t *oi,
     u_char *state);
+void ngx_oc_shm_state_add_locked(ngx_oc_main_conf_t *omcf,
+    ngx_oc_shrec_t *rec, u_char *state);
 ngx_int_t ngx_oc_shm_state_take(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi, ngx_str_t *state);
 ngx_oc_value_t *ngx_oc_shm_hold(ngx_oc_instance_t *oi);

@@ -110,11 +110,10 @@ ngx_oc_tenant_t *
 ngx_oc_tenant_new(ngx_oc_main_conf_t *omcf, ngx_oc_family_t *fam,
     ngx_str_t *value, uint32_t key)
 {
-    u_char              *p, hash[20];
+    u_char              *p;
     ngx_str_t           *tag, *src;
     ngx_uint_t           i;
     ngx_pool_t          *pool;
-    ngx_sha1_t           sha1;
     ngx_oc_tenant_t     *t;
     ngx_oc_instance_t   *oi, *fi;
 
@@ -181,12 +180,7 @@ ngx_oc_tenant_new(ngx_oc_main_conf_t *omcf, ngx_oc_family_t *fam,
         }
     }
 
-    ngx_sha1_init(&sha1);
-    ngx_sha1_update(&sha1, oi->element.data, oi->element.len);
-    ngx_sha1_update(&sha1, "", 1);
-    ngx_sha1_update(&sha1, oi->name.data, oi->name.len);
-    ngx_sha1_final(hash, &sha1);
-    ngx_hex_dump(oi->ident, hash, sizeof(hash));
+    ngx_oc_shm_ident(oi);
 
     if (ngx_oc_instance_digest(omcf, oi, oi->digest) != NGX_OK) {
         goto failed;

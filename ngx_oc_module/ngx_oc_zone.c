@@ -30,7 +30,6 @@ static ngx_uint_t ngx_oc_shm_attached_pids(ngx_oc_main_conf_t *omcf,
 static ngx_uint_t ngx_oc_shm_gone(ngx_pid_t *pids, ngx_uint_t n);
 static ngx_uint_t ngx_oc_shm_detach_gone(ngx_oc_shrec_t *rec,
     ngx_pid_t *gone, ngx_uint_t n);
-static void ngx_oc_shm_ident(ngx_oc_instance_t *oi);
 
 
 size_t
@@ -433,7 +432,7 @@ ngx_oc_shm_attach(ngx_oc_main_conf_t *omcf, ngx_int_t n)
 }
 
 
-static void
+void
 ngx_oc_shm_ident(ngx_oc_instance_t *oi)
 {
     u_char      hash[20];
