@@ -142,7 +142,11 @@ is($pd->{last_error}{request_id}, 'req-4711', 'pd: last error, requestId');
 ok(abs($pd->{last_error}{time} - $now) < 5, 'pd: last error, time');
 ok($pd->{next_retry} > $pd->{last_error}{time}
    && $pd->{next_retry} < $now + 5, 'pd: next retry after a back-off');
-is($pd->{calls}{list}{ok}, 1, 'pd: one list');
+# blocks of one worker that need a scan at once share it, and its pages
+# count to the block that leads it: pd's or gone's
+ok($pd->{calls}{list}{ok} <= 1, 'pd: at most one list');
+cmp_ok($pd->{calls}{list}{ok} + $st->{instances}{gone}{calls}{list}{ok},
+       '>=', 1, 'pd and gone: a scan read');
 is($pd->{calls}{create}{client_error}, 1, 'pd: one failed create');
 is($pd->{resolutions}{failed}, 1, 'pd: one failed resolution');
 is($pd->{requests}{injected}, 0, 'pd: nothing injected');
@@ -216,7 +220,10 @@ is($sum{update}, $sim->count('PATCH /instances/{id}')
                  + $sim->count('PUT /instances/{id}'), 'update calls');
 is($sum{delete}, $sim->count('DELETE /instances/{id}'), 'delete calls');
 is($pd->{calls}{create}{ok}, 1, 'pd: one create ok');
-is($pd->{calls}{list}{ok}, 3, 'pd: lists before and after the create');
+# a tag search after the create; before it, the scan's page unless
+# gone's scan was under way and pd followed it
+ok($pd->{calls}{list}{ok} == 2 || $pd->{calls}{list}{ok} == 3,
+   'pd: lists before and after the create');
 cmp_ok($sim->count('GET /elements/{key}/instances'), '>=', $sum{list},
        'list calls');
 # its tag search finds nothing (a 404); the scan after it is shared with pd
