@@ -365,13 +365,32 @@ nomem:
 }
 
 
-void
-ngx_oc_lookup_done(ngx_oc_resolver_t *res)
+/* several instances with the name: the lowest id wins; one at least */
+
+ngx_oc_api_instance_t *
+ngx_oc_lowest(ngx_array_t *matches)
 {
     ngx_uint_t              i;
     ngx_oc_api_instance_t  *oci, *winner;
 
-    oci = res->matches.elts;
+    oci = matches->elts;
+    winner = &oci[0];
+
+    for (i = 1; i < matches->nelts; i++) {
+        if (oci[i].id < winner->id) {
+            winner = &oci[i];
+        }
+    }
+
+    return winner;
+}
+
+
+void
+ngx_oc_lookup_done(ngx_oc_resolver_t *res)
+{
+    ngx_oc_api_instance_t  *winner;
+
     res->listed = 1;
 
     if (res->connect == NGX_OC_CONNECT_DELETE) {
@@ -384,16 +403,7 @@ ngx_oc_lookup_done(ngx_oc_resolver_t *res)
         return;
     }
 
-    /* several instances with the name: the lowest id wins */
-
-    winner = &oci[0];
-
-    for (i = 1; i < res->matches.nelts; i++) {
-        if (oci[i].id < winner->id) {
-            winner = &oci[i];
-        }
-    }
-
+    winner = ngx_oc_lowest(&res->matches);
     res->winner = *winner;
 
     if (ngx_oc_surplus(res, winner) != NGX_OK) {

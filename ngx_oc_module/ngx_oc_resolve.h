@@ -79,6 +79,7 @@ ngx_int_t ngx_oc_call(ngx_oc_resolver_t *res, ngx_oc_call_e kind,
     ngx_oc_step_pt step);
 void ngx_oc_create_lost(ngx_oc_resolver_t *res, ngx_oc_http_t *h);
 ngx_http_request_t *ngx_oc_resolve_abort(ngx_oc_instance_t *oi);
+ngx_oc_api_instance_t *ngx_oc_lowest(ngx_array_t *matches);
 void ngx_oc_lookup_done(ngx_oc_resolver_t *res);
 ngx_oc_resolver_t *ngx_oc_resolve_connect(ngx_oc_main_conf_t *omcf,
     ngx_oc_instance_t *oi, ngx_uint_t connect, ngx_http_request_t *r);

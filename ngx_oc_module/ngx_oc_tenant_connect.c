@@ -672,36 +672,19 @@ ngx_oc_connect_done(ngx_http_request_t *r, ngx_uint_t outcome)
 void
 ngx_oc_connect_delete(ngx_oc_resolver_t *res)
 {
-    u_char                 *p;
-    ngx_str_t               path;
-    ngx_uint_t              i;
-    ngx_oc_api_instance_t  *oci, *winner;
-
-    oci = res->matches.elts;
+    ngx_str_t  path;
 
     if (res->matches.nelts == 0) {
         ngx_oc_connect_forget(res, 0);
         return;
     }
 
-    winner = &oci[0];
+    res->winner = *ngx_oc_lowest(&res->matches);
 
-    for (i = 1; i < res->matches.nelts; i++) {
-        if (oci[i].id < winner->id) {
-            winner = &oci[i];
-        }
-    }
-
-    res->winner = *winner;
-
-    p = ngx_pnalloc(res->pool, sizeof("/instances/") - 1 + NGX_INT64_LEN);
-    if (p == NULL) {
+    if (ngx_oc_instance_path(res, res->winner.id, &path) != NGX_OK) {
         ngx_oc_failed(res, NGX_OC_ANSWER_ERROR, NULL, "out of memory");
         return;
     }
-
-    path.data = p;
-    path.len = ngx_sprintf(p, "/instances/%L", winner->id) - p;
 
     if (ngx_oc_call(res, NGX_OC_CALL_DELETE, "DELETE", &path, NULL,
                     ngx_oc_connect_deleted)
