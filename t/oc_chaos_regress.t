@@ -17,27 +17,14 @@ use Time::HiRes qw(sleep time);
 
 my $N = 12;
 
-sub conf {
-    my ($t, $block, $zone) = @_;
-    my $c = oc_conf(http => "oc_zone oc:$zone;", workers => 2);
-    $c =~ s/\boc_instance pd\b/oc_instance $block/;
-    $c =~ s/\boc_pass(\s+)pd;/oc_pass$1$block;/g;
-    $t->write_conf($c);
-}
-
 my $t = OCTest->new;
 my $sim = $t->sim;
 
 # the smallest zone nginx -t accepts, in pages
-my $min;
-for (my $k = 12; $k <= 128; $k += 4) {
-    conf($t, 'pd0', "${k}k");
-    my ($rc) = $t->test_config;
-    if ($rc == 0) { $min = "${k}k"; last; }
-}
+my $min = smallest_zone($t, workers => 2);
 ok($min, "nginx -t accepts a zone of $min");
 
-conf($t, 'pd0', $min);
+write_renamed($t, 'pd0', $min, workers => 2);
 $t->run;
 like(http_get('/crm/contacts'), qr/ 200 /, 'served in a zone of the minimum');
 
@@ -53,7 +40,7 @@ for my $i (1 .. $N) {
         || (grep({ $_ == $w[0] } $t->worker_pids) == 0
             && $t->worker_pids >= 2);
 
-    conf($t, "pd$i", $min);
+    write_renamed($t, "pd$i", $min, workers => 2);
     my ($rc) = $t->test_config;
     last if $rc != 0;
     last unless eval { $t->reload; 1 };

@@ -14,33 +14,20 @@ use OCConf;
 
 my $N = 30;
 
-sub conf {
-    my ($t, $block, $zone) = @_;
-    my $c = oc_conf(http => "oc_zone oc:$zone;");
-    $c =~ s/\boc_instance pd\b/oc_instance $block/;
-    $c =~ s/\boc_pass(\s+)pd;/oc_pass$1$block;/g;
-    $t->write_conf($c);
-}
-
 my $t = OCTest->new;
 my $sim = $t->sim;
 
 # the smallest zone nginx -t accepts, in pages
-my $min;
-for (my $k = 12; $k <= 128; $k += 4) {
-    conf($t, 'pd0', "${k}k");
-    my ($rc) = $t->test_config;
-    if ($rc == 0) { $min = "${k}k"; last; }
-}
+my $min = smallest_zone($t);
 ok($min, "nginx -t accepts a zone of $min");
 
-conf($t, 'pd0', $min);
+write_renamed($t, 'pd0', $min);
 $t->run;
 like(http_get('/crm/contacts'), qr/ 200 /, 'served in a zone of the minimum');
 
 my $applied = 0;
 for my $i (1 .. $N) {
-    conf($t, "pd$i", $min);
+    write_renamed($t, "pd$i", $min);
     my ($rc) = $t->test_config;
     last if $rc != 0;
     last unless eval { $t->reload; 1 };

@@ -8,7 +8,7 @@ use strict;
 use warnings;
 
 use Exporter qw(import);
-our @EXPORT = qw(oc_conf oc_oauth_conf hub_token);
+our @EXPORT = qw(oc_conf oc_oauth_conf hub_token write_renamed smallest_zone);
 
 # oc_conf(auth => .., config => {k => v}, extra => 'directives;',
 #         workers => N, http => 'directives;', api_url => url,
@@ -122,6 +122,28 @@ sub hub_token {
     my @hub = grep { $_->{endpoint} =~ m{^\w+ /hubs/} } @{ $sim->calls };
     return undef unless @hub;
     return ($hub[-1]{authorization} =~ /Element (\S+)$/)[0];
+}
+
+
+# oc_conf() with the block "pd" renamed to $block and a zone of $zone,
+# written to $t
+sub write_renamed {
+    my ($t, $block, $zone, %o) = @_;
+    my $c = oc_conf(http => "oc_zone oc:$zone;", %o);
+    $c =~ s/\boc_instance pd\b/oc_instance $block/;
+    $c =~ s/\boc_pass(\s+)pd;/oc_pass$1$block;/g;
+    $t->write_conf($c);
+}
+
+# the smallest zone nginx -t accepts for that configuration, as "NNk"
+sub smallest_zone {
+    my ($t, %o) = @_;
+    for (my $k = 12; $k <= 128; $k += 4) {
+        write_renamed($t, 'pd0', "${k}k", %o);
+        my ($rc) = $t->test_config;
+        return "${k}k" if $rc == 0;
+    }
+    return undef;
 }
 
 1;
